@@ -1,0 +1,1 @@
+//! podvm local OCI image store.

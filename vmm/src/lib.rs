@@ -1,0 +1,1 @@
+//! podvm builtin VMM.
