@@ -1,1 +1,58 @@
-fn main() {}
+//! `podvm`: run Kubernetes pods in their own microVMs.
+//!
+//! The CLI validates a Pod manifest, turns its images into read-only disks,
+//! boots one VM per pod through a [`hypervisor`] backend, and hands the
+//! sandbox to the agent inside, which runs the containers and reports back.
+
+mod agent_client;
+mod cli;
+mod commands;
+mod guest;
+mod hypervisor;
+mod manifest;
+mod pod_status;
+mod sandbox;
+mod state;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use commands::Ctx;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        state: state::StateDir::new(&cli.state_dir),
+        image_dir: cli.image_dir.clone(),
+    };
+    let result = match &cli.command {
+        Command::Apply(a) => commands::apply::run(&ctx, a).map(|_| 0),
+        Command::Get(a) => commands::get::run(&ctx, a).map(|_| 0),
+        Command::Logs(a) => commands::logs::run(&ctx, a).map(|_| 0),
+        Command::Exec(a) => commands::exec::run(&ctx, a),
+        Command::Delete(a) => commands::delete::run(&ctx, a).map(|_| 0),
+        Command::Image(c) => commands::image::run(&ctx, c).map(|_| 0),
+        Command::Bench(a) => commands::bench::run(&ctx, a).map(|_| 0),
+        Command::HostCheck => host_check().map(|_| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn host_check() -> anyhow::Result<()> {
+    let v = hypervisor::host_kvm_verdict();
+    println!("kvm can run a Linux guest: {}", v.linux_capable);
+    println!("detail: {}", v.detail);
+    println!(
+        "--hypervisor auto uses: {}",
+        if v.linux_capable { "qemu with -accel kvm" } else { "qemu with -accel tcg" }
+    );
+    Ok(())
+}

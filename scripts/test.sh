@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what is needed, builds
+# the guest image (kernel cached outside the repo) and the test images, checks
+# formatting and lints, then runs every test, end-to-end qemu pods included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "guest image (kernel + agent initramfs)"
+guest-image/build.sh
+
+step "test images (busybox, offline)"
+tests/images/build-busybox.sh target/test-images
+
+step "tests"
+export PODVM_TEST_IMAGES="$PWD/target/test-images"
+export PODVM_GUEST_DIR="$PWD/target/guest"
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+# Summarise across all test binaries in the plain form CI understands.
+passed=$(grep -Eo '^test result: .*' target/test-output.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '^test result: .*' target/test-output.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+echo
+echo "${passed} passed, ${failed} failed"

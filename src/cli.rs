@@ -1,0 +1,169 @@
+//! Command-line interface: kubectl-like verbs for pods, podman-like ones
+//! for images.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::hypervisor::HypervisorKind;
+
+#[derive(Debug, Parser)]
+#[command(name = "podvm", version, about = "Run Kubernetes pods in their own microVMs")]
+pub struct Cli {
+    /// Where pod state lives.
+    #[arg(long, env = "PODVM_STATE_DIR", default_value = "/run/podvm", global = true)]
+    pub state_dir: PathBuf,
+    /// Where the image store lives.
+    #[arg(long, env = "PODVM_IMAGE_DIR", default_value = "/var/lib/podvm", global = true)]
+    pub image_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a pod from a Kubernetes v1 Pod manifest (YAML or JSON) and
+    /// start it in its own microVM.
+    Apply(ApplyArgs),
+    /// Show pods.
+    Get(GetArgs),
+    /// Print a container's logs.
+    Logs(LogsArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Delete a pod: stop its containers and its VM, remove its state.
+    Delete(DeleteArgs),
+    /// Manage the local image store.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Measure pod start-up: apply → all containers running, and agent memory.
+    Bench(BenchArgs),
+    /// Say which hypervisor and acceleration this host supports.
+    HostCheck,
+}
+
+/// Options that decide how a pod VM is booted.
+#[derive(Debug, Clone, Args)]
+pub struct VmArgs {
+    /// Hypervisor backend.
+    #[arg(long, env = "PODVM_HYPERVISOR", value_enum, default_value = "auto")]
+    pub hypervisor: HypervisorKind,
+    /// Folder with the guest `vmlinux` and `initramfs.cpio.gz`.
+    #[arg(long, env = "PODVM_GUEST_DIR")]
+    pub guest_dir: Option<PathBuf>,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(64..=65536))]
+    pub memory: u32,
+    /// Guest vCPUs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub cpus: u8,
+    /// Seconds to wait for the guest agent to answer.
+    #[arg(long, default_value_t = 120)]
+    pub boot_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The manifest file (`-` for stdin).
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub vm: VmArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Resource {
+    #[value(alias = "pod", alias = "po")]
+    Pods,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Yaml,
+    Wide,
+    Name,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    pub resource: Resource,
+    /// A pod name (all pods when omitted).
+    pub name: Option<String>,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Pods of every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub name: String,
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Keep streaming new output.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(long)]
+    pub tail: Option<u64>,
+    /// Prefix each line with its RFC 3339 timestamp.
+    #[arg(long)]
+    pub timestamps: bool,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub name: String,
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Pass standard input to the command.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    pub resource: Resource,
+    pub name: String,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Seconds containers get between SIGTERM and SIGKILL (default: the
+    /// pod's terminationGracePeriodSeconds).
+    #[arg(long)]
+    pub grace_period: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Import an OCI archive or docker-archive tar.
+    Load {
+        #[arg(short = 'i', long = "input")]
+        input: PathBuf,
+    },
+    /// List images.
+    #[command(alias = "list")]
+    Ls,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The pod manifest to start and delete repeatedly.
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
+    /// How many times.
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+    #[command(flatten)]
+    pub vm: VmArgs,
+}

@@ -1,0 +1,83 @@
+//! One file per verb; helpers they share live here.
+
+pub mod apply;
+pub mod bench;
+pub mod delete;
+pub mod exec;
+pub mod get;
+pub mod image;
+pub mod logs;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use k8s_openapi::api::core::v1::Pod;
+use podvm_proto::{Request, Response, SandboxStatus};
+
+use crate::agent_client::AgentClient;
+use crate::state::{PodRecord, StateDir};
+
+/// What every command gets.
+pub struct Ctx {
+    pub state: StateDir,
+    pub image_dir: PathBuf,
+}
+
+/// The agent of a pod whose VM is running.
+pub fn agent_of(record: &PodRecord) -> Result<AgentClient> {
+    let name = record.pod.metadata.name.as_deref().unwrap_or_default();
+    match &record.vm {
+        Some(vm) if vm.is_running() => Ok(AgentClient::new(&vm.vsock_uds)),
+        _ => bail!("the VM of pod \"{name}\" is not running"),
+    }
+}
+
+/// Asks the agent for the sandbox status; `None` if the VM is unreachable.
+pub fn query_status(record: &PodRecord) -> Option<SandboxStatus> {
+    let client = agent_of(record).ok()?;
+    match client.call(&Request::Status, Duration::from_secs(5)) {
+        Ok(Response::Status { status }) => Some(*status),
+        _ => None,
+    }
+}
+
+/// The Pod object with a fresh `status`.
+pub fn pod_with_status(record: &PodRecord) -> Pod {
+    let reported = query_status(record);
+    let mut pod = record.pod.clone();
+    pod.status = Some(crate::pod_status::pod_status(&pod, reported.as_ref()));
+    pod
+}
+
+/// The container a command is about: the named one, or the only one.
+/// With several and none named, `default_first` picks the first (kubectl
+/// exec), otherwise it is an error (kubectl logs).
+pub fn pick_container(pod: &Pod, wanted: Option<&str>, default_first: bool) -> Result<String> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let names: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter().map(|c| c.name.as_str()))
+        .collect();
+    match wanted {
+        Some(w) if names.contains(&w) => Ok(w.to_string()),
+        Some(w) => bail!("container {w} is not valid for pod {name}"),
+        None if names.len() == 1 => Ok(names[0].to_string()),
+        None if default_first && !names.is_empty() => {
+            eprintln!("Defaulted container \"{}\" out of: {}", names[0], names.join(", "));
+            Ok(names[0].to_string())
+        }
+        None => bail!(
+            "a container name must be specified for pod {name}, choose one of: [{}]",
+            names.join(" ")
+        ),
+    }
+}
+
+/// Loads a pod record, with the error kubectl would print.
+pub fn load_pod(ctx: &Ctx, namespace: &str, name: &str) -> Result<PodRecord> {
+    ctx.state
+        .load(namespace, name)
+        .with_context(|| format!("Error from server (NotFound): pods \"{name}\" not found"))
+}

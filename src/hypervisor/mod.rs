@@ -1,0 +1,128 @@
+//! The hypervisor seam: a backend boots a VM from a [`VmConfig`] and
+//! returns a [`VmRecord`] saying how to reach and stop it. Every backend
+//! exposes the agent on a hybrid-vsock Unix socket, so the agent client and
+//! the guest image are the same whichever backend runs the pod.
+
+mod accel;
+mod process;
+mod qemu;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+pub use accel::{host_kvm_verdict, KvmVerdict};
+pub use process::TrackedProcess;
+pub use qemu::Qemu;
+
+/// What a backend needs to boot a pod VM.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: String,
+    pub memory_mib: u32,
+    pub vcpus: u8,
+    pub disks: Vec<DiskConfig>,
+    /// A private folder for the VM's sockets and logs.
+    pub run_dir: PathBuf,
+}
+
+/// A virtio-blk disk.
+#[derive(Debug, Clone)]
+pub struct DiskConfig {
+    pub path: PathBuf,
+    pub read_only: bool,
+    /// Serial number the guest sees in `/sys/block/vdX/serial` (≤ 20 bytes).
+    pub serial: String,
+}
+
+/// A running VM, as saved in the pod record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmRecord {
+    /// Backend name (`qemu`, `builtin`).
+    pub hypervisor: String,
+    /// How the guest runs (`kvm` or `tcg`).
+    pub accel: String,
+    /// Host side of the guest's vsock device (hybrid protocol).
+    pub vsock_uds: PathBuf,
+    /// The guest's serial console.
+    pub console_log: PathBuf,
+    pub run_dir: PathBuf,
+    /// Processes to stop when the VM goes away, in start order.
+    pub processes: Vec<TrackedProcess>,
+}
+
+impl VmRecord {
+    /// Whether the VM's main process (the last one started) still runs.
+    pub fn is_running(&self) -> bool {
+        self.processes.last().is_some_and(|p| p.is_alive())
+    }
+
+    /// Waits up to `timeout` for the VM to end by itself, then stops every
+    /// process it still has (newest first) and removes its sockets.
+    pub fn stop(&self, timeout: Duration) {
+        if let Some(main) = self.processes.last() {
+            main.wait_gone(timeout);
+        }
+        for p in self.processes.iter().rev() {
+            p.terminate(Duration::from_secs(3));
+        }
+        let _ = fs::remove_file(&self.vsock_uds);
+        remove_sockets(&self.run_dir);
+    }
+
+    /// The last lines of the guest console, for error messages.
+    pub fn console_tail(&self, lines: usize) -> String {
+        tail(&self.console_log, lines)
+    }
+}
+
+/// Which backend the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HypervisorKind {
+    /// podvm's own VMM (`podvm-vmm`).
+    Builtin,
+    /// `qemu-system-x86_64 -M microvm` with vhost-device-vsock.
+    Qemu,
+    /// builtin where KVM can run a Linux guest, qemu otherwise.
+    Auto,
+}
+
+/// A way to boot a VM.
+pub trait Hypervisor {
+    fn name(&self) -> &'static str;
+    fn start(&self, config: &VmConfig) -> Result<VmRecord>;
+}
+
+/// Picks the backend for `kind` on this host.
+pub fn select(kind: HypervisorKind) -> Result<Box<dyn Hypervisor>> {
+    match kind {
+        HypervisorKind::Qemu | HypervisorKind::Auto => Ok(Box::new(Qemu::new(host_kvm_verdict())?)),
+        HypervisorKind::Builtin => bail!(
+            "the builtin hypervisor (podvm-vmm) cannot boot pods yet; use --hypervisor qemu or auto"
+        ),
+    }
+}
+
+fn remove_sockets(dir: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_socket()).unwrap_or(false) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// The last `lines` lines of a text file ("" if unreadable).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

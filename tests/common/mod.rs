@@ -1,0 +1,166 @@
+//! Shared helpers for podvm's integration tests: the environment checks and
+//! a `podvm` runner with private state and image directories.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Why the end-to-end tests cannot run here, if they cannot.
+pub fn e2e_missing() -> Option<String> {
+    if !nix_is_root() {
+        return Some("not running as root".into());
+    }
+    for tool in ["qemu-system-x86_64", "vhost-device-vsock", "mkfs.erofs"] {
+        if which(tool).is_none() {
+            return Some(format!("{tool} is not installed (run scripts/setup.sh)"));
+        }
+    }
+    let guest = guest_dir();
+    if !guest.join("vmlinux").is_file() || !guest.join("initramfs.cpio.gz").is_file() {
+        return Some(format!("no guest image in {} (run guest-image/build.sh)", guest.display()));
+    }
+    let images = test_images();
+    if !images.join("busybox-oci.tar").is_file() {
+        return Some(format!(
+            "no test images in {} (run tests/images/build-busybox.sh {})",
+            images.display(),
+            images.display()
+        ));
+    }
+    None
+}
+
+/// Skips loudly; in CI a missing prerequisite is a failure, not a skip.
+pub fn require_e2e(test: &str) -> bool {
+    match e2e_missing() {
+        None => true,
+        Some(why) if std::env::var_os("CI").is_some() => {
+            panic!("{test}: cannot run in CI: {why}")
+        }
+        Some(why) => {
+            eprintln!("SKIP: {test}: {why}");
+            false
+        }
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn guest_dir() -> PathBuf {
+    std::env::var_os("PODVM_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/guest"))
+}
+
+pub fn test_images() -> PathBuf {
+    std::env::var_os("PODVM_TEST_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/test-images"))
+}
+
+/// A `podvm` with its own state and image store.
+pub struct Podvm {
+    pub dir: tempfile::TempDir,
+}
+
+impl Podvm {
+    pub fn new() -> Self {
+        Podvm {
+            dir: tempfile::Builder::new().prefix("podvm-e2e").tempdir().unwrap(),
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_podvm"));
+        c.env("PODVM_STATE_DIR", self.state_dir())
+            .env("PODVM_IMAGE_DIR", self.dir.path().join("images"))
+            .env("PODVM_GUEST_DIR", guest_dir())
+            .env("PODVM_HYPERVISOR", "qemu");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().unwrap();
+        eprintln!(
+            "$ podvm {}\n-> {:?}\n{}{}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "podvm {args:?} failed");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Polls `get pod NAME -o json` until `pred` holds.
+    pub fn wait_pod(&self, name: &str, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.cmd().args(["get", "pod", name, "-o", "json"]).output().unwrap();
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                if pred(&v) {
+                    return v;
+                }
+                if Instant::now() > deadline {
+                    panic!("pod {name} did not reach the expected state: {v:#}");
+                }
+            } else if Instant::now() > deadline {
+                panic!("get pod {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &Path) -> Vec<String> {
+    let needle = needle.to_string_lossy().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(&needle) {
+            found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}

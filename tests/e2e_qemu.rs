@@ -1,0 +1,174 @@
+//! End to end on the qemu backend: real images, a real microVM, the real
+//! agent over vhost-device-vsock. Needs root, qemu, vhost-device-vsock, the
+//! guest image and the test images (scripts/test.sh provides them all).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{processes_mentioning, require_e2e, test_images, Podvm};
+
+const TWO_CONTAINERS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pair
+spec:
+  restartPolicy: Never
+  hostAliases:
+  - ip: 10.9.8.7
+    hostnames: [db.example]
+  containers:
+  - name: talker
+    image: busybox
+    command: ["sh", "-c", "echo hello from $(POD) on $(hostname); grep db.example /etc/hosts"]
+    env:
+    - name: POD
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+  - name: quiet
+    image: docker.io/library/busybox:latest
+    command: ["sh", "-c", "sleep 1; exit 0"]
+"#;
+
+const SLEEPER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sleeper
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+    securityContext: {runAsUser: 1000}
+"#;
+
+fn container<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no status for container {name}: {pod:#}"))
+}
+
+#[test]
+fn two_container_pod_runs_logs_succeeds_and_is_deleted_cleanly() {
+    if !require_e2e("two_container_pod") {
+        return;
+    }
+    let p = Podvm::new();
+    let loaded = p.ok(&["image", "load", "-i", test_images().join("busybox-oci.tar").to_str().unwrap()]);
+    assert!(loaded.contains("docker.io/library/busybox:latest"), "{loaded}");
+
+    let manifest = p.write("pair.yaml", TWO_CONTAINERS);
+    let out = p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(out.contains("pod/pair created"), "{out}");
+
+    let pod = p.wait_pod("pair", Duration::from_secs(60), |v| {
+        v["status"]["phase"] == "Succeeded"
+    });
+    for c in ["talker", "quiet"] {
+        let st = container(&pod, c);
+        assert_eq!(st["state"]["terminated"]["exitCode"], 0, "{st:#}");
+        assert_eq!(st["state"]["terminated"]["reason"], "Completed", "{st:#}");
+        assert_eq!(st["ready"], false);
+        assert_eq!(st["restartCount"], 0);
+    }
+    let ready = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["reason"], "PodCompleted");
+
+    let logs = p.ok(&["logs", "pair", "-c", "talker"]);
+    assert!(logs.contains("hello from pair on pair"), "{logs}");
+    assert!(logs.contains("10.9.8.7\tdb.example"), "{logs}");
+    let table = p.ok(&["get", "pods"]);
+    assert!(table.contains("pair") && table.contains("Completed"), "{table}");
+
+    // Which processes and sockets belong to this pod's VM.
+    let state = p.state_dir();
+    assert!(!processes_mentioning(&state).is_empty(), "no VM processes found");
+    p.ok(&["delete", "pod", "pair"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let left = processes_mentioning(&state);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    let files: Vec<_> = walk(&state);
+    assert!(files.is_empty(), "files left behind: {files:?}");
+    let out = p.run(&["get", "pod", "pair"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn exec_user_and_exit_codes_in_a_running_pod() {
+    if !require_e2e("exec_in_running_pod") {
+        return;
+    }
+    let p = Podvm::new();
+    p.ok(&["image", "load", "-i", test_images().join("busybox-docker.tar").to_str().unwrap()]);
+    let manifest = p.write("sleeper.yaml", SLEEPER);
+    p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    let pod = p.wait_pod("sleeper", Duration::from_secs(60), |v| v["status"]["phase"] == "Running");
+    assert_eq!(container(&pod, "main")["ready"], true);
+
+    let id = p.ok(&["exec", "sleeper", "--", "id", "-u"]);
+    assert_eq!(id.trim(), "1000");
+    let host = p.ok(&["exec", "sleeper", "--", "hostname"]);
+    assert_eq!(host.trim(), "sleeper");
+    let pid1 = p.ok(&["exec", "sleeper", "--", "cat", "/proc/1/cmdline"]);
+    assert_eq!(pid1.replace('\0', " ").trim(), "sleep 3600");
+    let out = p.run(&["exec", "sleeper", "--", "sh", "-c", "echo oops >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "oops");
+
+    let t = std::time::Instant::now();
+    p.ok(&["delete", "pod", "sleeper"]);
+    // sleep as PID 1 ignores SIGTERM, so the 2 s grace period runs out.
+    assert!(t.elapsed() < Duration::from_secs(30), "delete took {:?}", t.elapsed());
+    assert!(processes_mentioning(&p.state_dir()).is_empty());
+}
+
+#[test]
+fn invalid_manifest_is_rejected_and_nothing_starts() {
+    if !require_e2e("invalid_manifest") {
+        return;
+    }
+    let p = Podvm::new();
+    p.ok(&["image", "load", "-i", test_images().join("busybox-oci.tar").to_str().unwrap()]);
+    let bad = p.write(
+        "bad.yaml",
+        &SLEEPER.replace("    image: busybox\n", "    image: busybox\n    livenessProbe: {exec: {command: [true]}}\n"),
+    );
+    let out = p.run(&["apply", "-f", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec.containers[0].livenessProbe"), "{err}");
+
+    let missing = p.write("missing.yaml", &SLEEPER.replace("image: busybox", "image: nosuch:1.0"));
+    let out = p.run(&["apply", "-f", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.containers[0].image"));
+
+    assert!(walk(&p.state_dir()).is_empty(), "state was written for a rejected pod");
+    assert!(processes_mentioning(&p.state_dir()).is_empty());
+    assert!(p.ok(&["get", "pods", "-o", "name"]).is_empty());
+}
+
+/// Every file (not folder) under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
