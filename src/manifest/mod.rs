@@ -11,7 +11,6 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::Pod;
 
-pub use names::{is_dns1123_label, is_dns1123_subdomain};
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
