@@ -1,0 +1,57 @@
+//! kubelet's container restart back-off: the first restart is immediate,
+//! then 10 s, doubling up to 300 s; the back-off is forgotten when the
+//! container ran for more than 10 minutes (twice the maximum) since its last
+//! restart (kubelet's `flowcontrol.Backoff` with `hasExpired`).
+
+use std::time::{Duration, Instant};
+
+/// First non-zero delay.
+pub const INITIAL: Duration = Duration::from_secs(10);
+/// Largest delay.
+pub const MAX: Duration = Duration::from_secs(300);
+/// Running this long since the last restart resets the back-off.
+pub const RESET_AFTER: Duration = Duration::from_secs(600);
+
+/// Back-off state of one container.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    /// The next delay and when the back-off was last advanced.
+    entry: Option<(Duration, Instant)>,
+}
+
+impl Backoff {
+    /// The delay before restarting a container that exited at `now`.
+    pub fn next(&mut self, now: Instant) -> Duration {
+        match self.entry {
+            Some((delay, updated)) if now.saturating_duration_since(updated) <= RESET_AFTER => {
+                self.entry = Some(((delay * 2).min(MAX), now + delay));
+                delay
+            }
+            _ => {
+                self.entry = Some((INITIAL, now));
+                Duration::ZERO
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_to_the_cap_and_resets() {
+        let mut b = Backoff::default();
+        let mut now = Instant::now();
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            let d = b.next(now);
+            delays.push(d.as_secs());
+            now += d + Duration::from_secs(1);
+        }
+        assert_eq!(delays, [0, 10, 20, 40, 80, 160, 300, 300]);
+        now += RESET_AFTER + Duration::from_secs(1);
+        assert_eq!(b.next(now), Duration::ZERO);
+        assert_eq!(b.next(now + Duration::from_secs(1)), INITIAL);
+    }
+}

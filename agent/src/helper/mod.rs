@@ -1,0 +1,33 @@
+//! The helper processes: fresh copies of the agent binary started with a
+//! hidden subcommand (see [`crate::spawn`]) for the work that needs a
+//! single-threaded process: the sandbox holder, the container launcher and
+//! the exec helper.
+
+mod container_init;
+mod exe;
+pub mod exec;
+mod mounts;
+mod namespaces;
+pub mod pause;
+pub mod shim;
+mod supervise;
+
+use std::io::Read;
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+
+use crate::spawn::{inherited_fd, CONFIG_FD};
+
+/// Largest configuration a helper accepts on fd 3.
+const MAX_CONFIG: u64 = 16 * 1024 * 1024;
+
+/// Reads and decodes the JSON configuration the agent wrote to fd 3.
+fn read_config<T: DeserializeOwned>() -> anyhow::Result<T> {
+    let file = inherited_fd(CONFIG_FD).context("no configuration descriptor")?;
+    let mut text = Vec::new();
+    file.take(MAX_CONFIG)
+        .read_to_end(&mut text)
+        .context("reading the configuration")?;
+    serde_json::from_slice(&text).context("decoding the configuration")
+}
