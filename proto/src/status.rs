@@ -14,6 +14,9 @@ pub struct SandboxStatus {
     #[serde(default)]
     pub started_at: Option<String>,
     pub containers: Vec<ContainerStatus>,
+    /// The agent's own resident memory, in KiB (for benchmarks).
+    #[serde(default)]
+    pub agent_rss_kib: Option<u64>,
 }
 
 /// Kubernetes `ContainerStatus`, as seen by the agent.
