@@ -28,10 +28,13 @@ else
   log "Debian packages present"
 fi
 
-if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
-  log "adding the x86_64-unknown-linux-musl Rust target"
-  rustup target add x86_64-unknown-linux-musl
-fi
+# musl: the static guest agent; none: the VMM's bare-metal test guest.
+for target in x86_64-unknown-linux-musl x86_64-unknown-none; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    log "adding the $target Rust target"
+    rustup target add "$target"
+  fi
+done
 
 tool_root="$CACHE/tools/vhost-device-vsock-$VHOST_VSOCK_VERSION"
 if [[ ! -x "$tool_root/bin/vhost-device-vsock" ]]; then

@@ -85,9 +85,12 @@ impl AgentClient {
         }
         let text = String::from_utf8_lossy(&reply);
         if !text.starts_with("OK ") {
-            return Err(Attempt::Fatal(anyhow!("unexpected vsock handshake reply {text:?}")));
+            return Err(Attempt::Fatal(anyhow!(
+                "unexpected vsock handshake reply {text:?}"
+            )));
         }
-        s.set_read_timeout(None).map_err(|e| Attempt::Fatal(e.into()))?;
+        s.set_read_timeout(None)
+            .map_err(|e| Attempt::Fatal(e.into()))?;
         Ok(s)
     }
 

@@ -8,13 +8,27 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::hypervisor::HypervisorKind;
 
 #[derive(Debug, Parser)]
-#[command(name = "podvm", version, about = "Run Kubernetes pods in their own microVMs")]
+#[command(
+    name = "podvm",
+    version,
+    about = "Run Kubernetes pods in their own microVMs"
+)]
 pub struct Cli {
     /// Where pod state lives.
-    #[arg(long, env = "PODVM_STATE_DIR", default_value = "/run/podvm", global = true)]
+    #[arg(
+        long,
+        env = "PODVM_STATE_DIR",
+        default_value = "/run/podvm",
+        global = true
+    )]
     pub state_dir: PathBuf,
     /// Where the image store lives.
-    #[arg(long, env = "PODVM_IMAGE_DIR", default_value = "/var/lib/podvm", global = true)]
+    #[arg(
+        long,
+        env = "PODVM_IMAGE_DIR",
+        default_value = "/var/lib/podvm",
+        global = true
+    )]
     pub image_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,

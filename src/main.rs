@@ -52,7 +52,11 @@ fn host_check() -> anyhow::Result<()> {
     println!("detail: {}", v.detail);
     println!(
         "--hypervisor auto uses: {}",
-        if v.linux_capable { "qemu with -accel kvm" } else { "qemu with -accel tcg" }
+        if v.linux_capable {
+            "qemu with -accel kvm"
+        } else {
+            "qemu with -accel tcg"
+        }
     );
     Ok(())
 }

@@ -33,12 +33,24 @@ pub fn pod_status(pod: &Pod, reported: Option<&SandboxStatus>) -> PodStatus {
         ..Default::default()
     };
     let terminal = phase == "Succeeded" || phase == "Failed";
-    let not_ready_reason = if terminal { Some("PodCompleted") } else { Some("ContainersNotReady") };
+    let not_ready_reason = if terminal {
+        Some("PodCompleted")
+    } else {
+        Some("ContainersNotReady")
+    };
     let conditions = vec![
         cond("PodReadyToStartContainers", st.sandbox_ready, None),
         cond("Initialized", true, None),
-        cond("Ready", all_ready, (!all_ready).then_some(not_ready_reason).flatten()),
-        cond("ContainersReady", all_ready, (!all_ready).then_some(not_ready_reason).flatten()),
+        cond(
+            "Ready",
+            all_ready,
+            (!all_ready).then_some(not_ready_reason).flatten(),
+        ),
+        cond(
+            "ContainersReady",
+            all_ready,
+            (!all_ready).then_some(not_ready_reason).flatten(),
+        ),
         cond("PodScheduled", true, None),
     ];
     PodStatus {
@@ -124,7 +136,11 @@ fn phase(pod: &Pod, statuses: &[K8sContainerStatus], restart: RestartPolicy) -> 
     let unknown = expected.saturating_sub(statuses.len());
     for s in statuses {
         let state = s.state.clone().unwrap_or_default();
-        let last_terminated = s.last_state.as_ref().and_then(|l| l.terminated.as_ref()).is_some();
+        let last_terminated = s
+            .last_state
+            .as_ref()
+            .and_then(|l| l.terminated.as_ref())
+            .is_some();
         if state.running.is_some() {
             running += 1;
         } else if let Some(t) = &state.terminated {
@@ -248,9 +264,18 @@ mod tests {
             reason: "ContainerCreating".into(),
             message: None,
         };
-        assert_eq!(phase_of("Never", vec![terminated(0), terminated(0)]), "Succeeded");
-        assert_eq!(phase_of("Never", vec![terminated(0), terminated(1)]), "Failed");
-        assert_eq!(phase_of("OnFailure", vec![terminated(0), terminated(1)]), "Running");
+        assert_eq!(
+            phase_of("Never", vec![terminated(0), terminated(0)]),
+            "Succeeded"
+        );
+        assert_eq!(
+            phase_of("Never", vec![terminated(0), terminated(1)]),
+            "Failed"
+        );
+        assert_eq!(
+            phase_of("OnFailure", vec![terminated(0), terminated(1)]),
+            "Running"
+        );
         assert_eq!(phase_of("Always", vec![terminated(0)]), "Running");
         assert_eq!(phase_of("Never", vec![running(), terminated(0)]), "Running");
         assert_eq!(phase_of("Never", vec![waiting(), running()]), "Pending");
@@ -261,7 +286,10 @@ mod tests {
     #[test]
     fn summary_shows_reasons() {
         let mut p = pod("Never", 2);
-        p.status = Some(pod_status(&p, Some(&report(vec![terminated(0), terminated(2)]))));
+        p.status = Some(pod_status(
+            &p,
+            Some(&report(vec![terminated(0), terminated(2)])),
+        ));
         assert_eq!(summary(&p), ("0/2".to_string(), "Error".to_string(), 0));
     }
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context, Result};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use podvm_image::{ImageRecord, ImageStore};
-use podvm_proto::{ContainerSpec, EnvVar, HostAlias, ImageConfig, RestartPolicy, RootfsSource, SandboxSpec};
+use podvm_proto::{
+    ContainerSpec, EnvVar, HostAlias, ImageConfig, RestartPolicy, RootfsSource, SandboxSpec,
+};
 
 use crate::hypervisor::DiskConfig;
 
@@ -26,8 +28,16 @@ pub struct Sandbox {
 /// the field, when an image is not in the store.
 pub fn build(pod: &Pod, store: &ImageStore) -> Result<Sandbox> {
     let spec = pod.spec.as_ref().context("spec: Required value")?;
-    let name = pod.metadata.name.clone().context("metadata.name: Required value")?;
-    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod
+        .metadata
+        .name
+        .clone()
+        .context("metadata.name: Required value")?;
+    let namespace = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let uid = pod.metadata.uid.clone().unwrap_or_default();
 
     // One disk per distinct image, in first-use order.
@@ -60,7 +70,10 @@ pub fn build(pod: &Pod, store: &ImageStore) -> Result<Sandbox> {
         containers.push(container_spec(pod, spec, c, &image, serial)?);
     }
 
-    let hostname = spec.hostname.clone().unwrap_or_else(|| hostname_from(&name));
+    let hostname = spec
+        .hostname
+        .clone()
+        .unwrap_or_else(|| hostname_from(&name));
     let host_aliases = spec
         .host_aliases
         .iter()
@@ -135,7 +148,8 @@ fn container_spec(
         args: c.args.clone().unwrap_or_default(),
         env,
         working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
-        run_as_user: id(c_sc.and_then(|s| s.run_as_user)).or(id(pod_sc.and_then(|s| s.run_as_user))),
+        run_as_user: id(c_sc.and_then(|s| s.run_as_user))
+            .or(id(pod_sc.and_then(|s| s.run_as_user))),
         run_as_group: id(c_sc.and_then(|s| s.run_as_group))
             .or(id(pod_sc.and_then(|s| s.run_as_group))),
         supplemental_groups: pod_sc

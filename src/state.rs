@@ -77,7 +77,8 @@ impl StateDir {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        serde_json::from_slice(&data).with_context(|| format!("corrupt pod record {}", path.display()))
+        serde_json::from_slice(&data)
+            .with_context(|| format!("corrupt pod record {}", path.display()))
     }
 
     /// All pod records, optionally of one namespace, sorted by namespace and name.
@@ -113,7 +114,12 @@ impl StateDir {
 }
 
 fn record_key(record: &PodRecord) -> Result<(String, String)> {
-    let name = record.pod.metadata.name.clone().context("pod record without a name")?;
+    let name = record
+        .pod
+        .metadata
+        .name
+        .clone()
+        .context("pod record without a name")?;
     let ns = record
         .pod
         .metadata
@@ -150,7 +156,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
         std::process::id()
     ));
-    let mut f = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut f =
+        fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     f.write_all(data)
         .and_then(|_| f.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -58,8 +58,16 @@ fn two_container_pod_runs_logs_succeeds_and_is_deleted_cleanly() {
         return;
     }
     let p = Podvm::new();
-    let loaded = p.ok(&["image", "load", "-i", test_images().join("busybox-oci.tar").to_str().unwrap()]);
-    assert!(loaded.contains("docker.io/library/busybox:latest"), "{loaded}");
+    let loaded = p.ok(&[
+        "image",
+        "load",
+        "-i",
+        test_images().join("busybox-oci.tar").to_str().unwrap(),
+    ]);
+    assert!(
+        loaded.contains("docker.io/library/busybox:latest"),
+        "{loaded}"
+    );
 
     let manifest = p.write("pair.yaml", TWO_CONTAINERS);
     let out = p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
@@ -87,11 +95,17 @@ fn two_container_pod_runs_logs_succeeds_and_is_deleted_cleanly() {
     assert!(logs.contains("hello from pair on pair"), "{logs}");
     assert!(logs.contains("10.9.8.7\tdb.example"), "{logs}");
     let table = p.ok(&["get", "pods"]);
-    assert!(table.contains("pair") && table.contains("Completed"), "{table}");
+    assert!(
+        table.contains("pair") && table.contains("Completed"),
+        "{table}"
+    );
 
     // Which processes and sockets belong to this pod's VM.
     let state = p.state_dir();
-    assert!(!processes_mentioning(&state).is_empty(), "no VM processes found");
+    assert!(
+        !processes_mentioning(&state).is_empty(),
+        "no VM processes found"
+    );
     p.ok(&["delete", "pod", "pair"]);
     std::thread::sleep(Duration::from_millis(200));
     let left = processes_mentioning(&state);
@@ -108,10 +122,17 @@ fn exec_user_and_exit_codes_in_a_running_pod() {
         return;
     }
     let p = Podvm::new();
-    p.ok(&["image", "load", "-i", test_images().join("busybox-docker.tar").to_str().unwrap()]);
+    p.ok(&[
+        "image",
+        "load",
+        "-i",
+        test_images().join("busybox-docker.tar").to_str().unwrap(),
+    ]);
     let manifest = p.write("sleeper.yaml", SLEEPER);
     p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
-    let pod = p.wait_pod("sleeper", Duration::from_secs(60), |v| v["status"]["phase"] == "Running");
+    let pod = p.wait_pod("sleeper", Duration::from_secs(60), |v| {
+        v["status"]["phase"] == "Running"
+    });
     assert_eq!(container(&pod, "main")["ready"], true);
 
     let id = p.ok(&["exec", "sleeper", "--", "id", "-u"]);
@@ -127,7 +148,11 @@ fn exec_user_and_exit_codes_in_a_running_pod() {
     let t = std::time::Instant::now();
     p.ok(&["delete", "pod", "sleeper"]);
     // sleep as PID 1 ignores SIGTERM, so the 2 s grace period runs out.
-    assert!(t.elapsed() < Duration::from_secs(30), "delete took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "delete took {:?}",
+        t.elapsed()
+    );
     assert!(processes_mentioning(&p.state_dir()).is_empty());
 }
 
@@ -137,22 +162,36 @@ fn invalid_manifest_is_rejected_and_nothing_starts() {
         return;
     }
     let p = Podvm::new();
-    p.ok(&["image", "load", "-i", test_images().join("busybox-oci.tar").to_str().unwrap()]);
+    p.ok(&[
+        "image",
+        "load",
+        "-i",
+        test_images().join("busybox-oci.tar").to_str().unwrap(),
+    ]);
     let bad = p.write(
         "bad.yaml",
-        &SLEEPER.replace("    image: busybox\n", "    image: busybox\n    livenessProbe: {exec: {command: [true]}}\n"),
+        &SLEEPER.replace(
+            "    image: busybox\n",
+            "    image: busybox\n    livenessProbe: {exec: {command: [true]}}\n",
+        ),
     );
     let out = p.run(&["apply", "-f", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.containers[0].livenessProbe"), "{err}");
 
-    let missing = p.write("missing.yaml", &SLEEPER.replace("image: busybox", "image: nosuch:1.0"));
+    let missing = p.write(
+        "missing.yaml",
+        &SLEEPER.replace("image: busybox", "image: nosuch:1.0"),
+    );
     let out = p.run(&["apply", "-f", missing.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.containers[0].image"));
 
-    assert!(walk(&p.state_dir()).is_empty(), "state was written for a rejected pod");
+    assert!(
+        walk(&p.state_dir()).is_empty(),
+        "state was written for a rejected pod"
+    );
     assert!(processes_mentioning(&p.state_dir()).is_empty());
     assert!(p.ok(&["get", "pods", "-o", "name"]).is_empty());
 }

@@ -42,8 +42,16 @@ pub fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<()> {
 
 /// Creates and starts the pod; on failure nothing is left behind.
 pub fn create(ctx: &Ctx, mut pod: Pod, vm_args: &VmArgs) -> Result<PodRecord> {
-    let name = pod.metadata.name.clone().context("metadata.name: Required value")?;
-    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod
+        .metadata
+        .name
+        .clone()
+        .context("metadata.name: Required value")?;
+    let namespace = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     pod.metadata.namespace = Some(namespace.clone());
     pod.metadata.uid = Some(new_uid()?);
     pod.metadata.creation_timestamp = Some(Time(jiff::Timestamp::now()));
@@ -62,7 +70,15 @@ pub fn create(ctx: &Ctx, mut pod: Pod, vm_args: &VmArgs) -> Result<PodRecord> {
         vm: None,
         last_status: None,
     };
-    match boot(ctx, &mut record, &dir, sandbox, &assets, hv.as_ref(), vm_args) {
+    match boot(
+        ctx,
+        &mut record,
+        &dir,
+        sandbox,
+        &assets,
+        hv.as_ref(),
+        vm_args,
+    ) {
         Ok(()) => Ok(record),
         Err(e) => {
             let mut e = e;
@@ -122,7 +138,8 @@ fn boot(
     client
         .call(&create, Duration::from_secs(vm_args.boot_timeout))
         .context("the agent could not create the sandbox")?;
-    if let Ok(Response::Status { status }) = client.call(&Request::Status, Duration::from_secs(10)) {
+    if let Ok(Response::Status { status }) = client.call(&Request::Status, Duration::from_secs(10))
+    {
         record.last_status = Some(*status);
     }
     ctx.state.save(record)
@@ -137,5 +154,12 @@ fn new_uid() -> Result<String> {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }

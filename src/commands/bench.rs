@@ -17,7 +17,10 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     let mut ready_ms = Vec::new();
     let mut rss = Vec::new();
     let mut accel = String::new();
-    println!("{:>4}  {:>14}  {:>16}  {:>14}", "run", "apply (ms)", "all started (ms)", "agent RSS (KiB)");
+    println!(
+        "{:>4}  {:>14}  {:>16}  {:>14}",
+        "run", "apply (ms)", "all started (ms)", "agent RSS (KiB)"
+    );
     for i in 0..args.runs {
         let mut pod = template.clone();
         pod.metadata.name = Some(format!("{base}-bench-{i}"));
@@ -40,9 +43,15 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        accel = record.vm.as_ref().map(|v| format!("{} ({})", v.hypervisor, v.accel)).unwrap_or_default();
+        accel = record
+            .vm
+            .as_ref()
+            .map(|v| format!("{} ({})", v.hypervisor, v.accel))
+            .unwrap_or_default();
         delete::delete(ctx, &record, Some(0)).context("cannot delete the benchmark pod")?;
-        let rss_text = agent_rss.map(|r| r.to_string()).unwrap_or_else(|| "n/a".into());
+        let rss_text = agent_rss
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "n/a".into());
         println!(
             "{:>4}  {:>14.1}  {:>16.1}  {:>14}",
             i,
@@ -56,7 +65,10 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
         }
     }
     println!("hypervisor: {accel}");
-    println!("apply → all containers started: {}", stats(&mut ready_ms, "ms"));
+    println!(
+        "apply → all containers started: {}",
+        stats(&mut ready_ms, "ms")
+    );
     if !rss.is_empty() {
         println!("agent RSS: {}", stats(&mut rss, "KiB"));
     }

@@ -44,7 +44,12 @@ pub fn delete(ctx: &Ctx, record: &PodRecord, grace: Option<u64>) -> Result<()> {
         // whatever is left.
         vm.stop(Duration::from_secs(10));
     }
-    let ns = record.pod.metadata.namespace.as_deref().unwrap_or("default");
+    let ns = record
+        .pod
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or("default");
     let name = record.pod.metadata.name.as_deref().unwrap_or_default();
     ctx.state.remove(ns, name)
 }

@@ -28,7 +28,14 @@ pub fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
             if pods.is_empty() {
                 eprintln!("No resources found in {} namespace.", args.namespace);
             } else {
-                print!("{}", table(&pods, args.all_namespaces, args.output == Some(Output::Wide)));
+                print!(
+                    "{}",
+                    table(
+                        &pods,
+                        args.all_namespaces,
+                        args.output == Some(Output::Wide)
+                    )
+                );
             }
         }
     }
@@ -47,7 +54,9 @@ fn as_value(pods: &[Pod], single: bool) -> Result<serde_json::Value> {
         .map(serde_json::to_value)
         .collect::<Result<Vec<_>, _>>()
         .context("cannot encode pods")?;
-    Ok(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}))
+    Ok(
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}),
+    )
 }
 
 fn render_json(pods: &[Pod], single: bool) -> Result<String> {

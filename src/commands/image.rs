@@ -26,8 +26,17 @@ pub fn run(ctx: &Ctx, cmd: &ImageCommand) -> Result<()> {
         ImageCommand::Ls => {
             let mut rows = vec![["IMAGE".to_string(), "IMAGE ID".into(), "SIZE".into()]];
             for img in store.list()? {
-                let id = img.id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
-                let names = if img.names.is_empty() { vec!["<none>".to_string()] } else { img.names.clone() };
+                let id = img
+                    .id
+                    .trim_start_matches("sha256:")
+                    .chars()
+                    .take(12)
+                    .collect::<String>();
+                let names = if img.names.is_empty() {
+                    vec!["<none>".to_string()]
+                } else {
+                    img.names.clone()
+                };
                 for n in names {
                     rows.push([n, id.clone(), human_size(img.size)]);
                 }

@@ -41,9 +41,12 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
 /// newline unless the line is a partial one.
 pub fn write_cri_line(out: &mut impl Write, line: &str, timestamps: bool) -> Result<()> {
     let mut parts = line.splitn(4, ' ');
-    let (Some(ts), Some(_stream), Some(tag), text) =
-        (parts.next(), parts.next(), parts.next(), parts.next().unwrap_or(""))
-    else {
+    let (Some(ts), Some(_stream), Some(tag), text) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next().unwrap_or(""),
+    ) else {
         // Not CRI-shaped: print it as it is rather than lose it.
         return writeln!(out, "{line}").context("cannot write to stdout");
     };
@@ -67,6 +70,9 @@ mod tests {
         write_cri_line(&mut out, "2026-01-01T00:00:00.1Z stdout P hel", false).unwrap();
         write_cri_line(&mut out, "2026-01-01T00:00:00.2Z stdout F lo world", false).unwrap();
         write_cri_line(&mut out, "2026-01-01T00:00:00.3Z stderr F ", true).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "hello world\n2026-01-01T00:00:00.3Z \n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "hello world\n2026-01-01T00:00:00.3Z \n"
+        );
     }
 }

@@ -65,7 +65,11 @@ pub fn pick_container(pod: &Pod, wanted: Option<&str>, default_first: bool) -> R
         Some(w) => bail!("container {w} is not valid for pod {name}"),
         None if names.len() == 1 => Ok(names[0].to_string()),
         None if default_first && !names.is_empty() => {
-            eprintln!("Defaulted container \"{}\" out of: {}", names[0], names.join(", "));
+            eprintln!(
+                "Defaulted container \"{}\" out of: {}",
+                names[0],
+                names.join(", ")
+            );
             Ok(names[0].to_string())
         }
         None => bail!(

@@ -42,7 +42,8 @@ impl TrackedProcess {
             .spawn()
             .with_context(|| format!("cannot start {name} ({:?})", cmd.get_program()))?;
         let pid = i32::try_from(child.id()).context("pid out of range")?;
-        let start_time = start_time_of(pid).with_context(|| format!("{name} exited at once; see {}", log.display()))?;
+        let start_time = start_time_of(pid)
+            .with_context(|| format!("{name} exited at once; see {}", log.display()))?;
         // The child is deliberately not waited for: it outlives this CLI
         // process and is reaped by init once it exits.
         drop(child);
@@ -135,7 +136,10 @@ mod tests {
             start_time: p.start_time + 1,
             ..p.clone()
         };
-        assert!(!imposter.is_alive(), "a different start time is a different process");
+        assert!(
+            !imposter.is_alive(),
+            "a different start time is a different process"
+        );
         p.terminate(Duration::from_secs(2));
         assert!(!p.is_alive());
     }

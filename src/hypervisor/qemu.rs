@@ -52,7 +52,12 @@ impl Qemu {
             "-M".into(),
             "microvm,x-option-roms=off,rtc=off,acpi=off,auto-kernel-cmdline=on".into(),
             "-cpu".into(),
-            if self.kvm.linux_capable { "host" } else { "max" }.into(),
+            if self.kvm.linux_capable {
+                "host"
+            } else {
+                "max"
+            }
+            .into(),
             "-m".into(),
             format!("{mem}M"),
             "-smp".into(),
@@ -92,7 +97,10 @@ impl Qemu {
                 if d.read_only { ",readonly=on" } else { "" }
             ));
             a.push("-device".into());
-            a.push(format!("virtio-blk-device,drive=disk{i},serial={}", d.serial));
+            a.push(format!(
+                "virtio-blk-device,drive=disk{i},serial={}",
+                d.serial
+            ));
         }
         a
     }
@@ -106,7 +114,10 @@ impl Hypervisor for Qemu {
     fn start(&self, cfg: &VmConfig) -> Result<VmRecord> {
         for d in &cfg.disks {
             if d.serial.len() > 20 || d.serial.contains(',') {
-                bail!("disk serial {:?} must be at most 20 bytes without commas", d.serial);
+                bail!(
+                    "disk serial {:?} must be at most 20 bytes without commas",
+                    d.serial
+                );
             }
         }
         let vu_sock = cfg.run_dir.join("vhost-user-vsock.sock");
@@ -158,7 +169,11 @@ fn wait_for_socket(path: &Path, owner: &TrackedProcess, timeout: Duration) -> Re
             bail!("{} exited before creating {}", owner.name, path.display());
         }
         if Instant::now() > deadline {
-            bail!("{} did not create {} within {timeout:?}", owner.name, path.display());
+            bail!(
+                "{} did not create {} within {timeout:?}",
+                owner.name,
+                path.display()
+            );
         }
         thread::sleep(Duration::from_millis(10));
     }

@@ -23,7 +23,11 @@ use Shape::{Leaf, List, Object};
 
 const FIELD_REF: &[(&str, Shape)] = &[("fieldPath", Leaf), ("apiVersion", Leaf)];
 const VALUE_FROM: &[(&str, Shape)] = &[("fieldRef", Object(FIELD_REF))];
-const ENV: &[(&str, Shape)] = &[("name", Leaf), ("value", Leaf), ("valueFrom", Object(VALUE_FROM))];
+const ENV: &[(&str, Shape)] = &[
+    ("name", Leaf),
+    ("value", Leaf),
+    ("valueFrom", Object(VALUE_FROM)),
+];
 const PORT: &[(&str, Shape)] = &[("name", Leaf), ("containerPort", Leaf), ("protocol", Leaf)];
 const CONTAINER_SECURITY: &[(&str, Shape)] = &[("runAsUser", Leaf), ("runAsGroup", Leaf)];
 const POD_SECURITY: &[(&str, Shape)] = &[
@@ -82,7 +86,10 @@ pub fn check_supported(value: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
     match value {
         Value::Object(map) => check_object(map, "", POD, &mut errors),
-        _ => errors.push(FieldError::new("<root>", "a Pod manifest must be a mapping")),
+        _ => errors.push(FieldError::new(
+            "<root>",
+            "a Pod manifest must be a mapping",
+        )),
     }
     errors
 }

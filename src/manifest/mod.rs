@@ -11,7 +11,6 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::Pod;
 
-
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

@@ -45,9 +45,15 @@ fn accepts_a_good_pod_in_yaml_and_json() {
 
 #[test]
 fn names_unsupported_fields() {
-    let text = GOOD.replace("  - name: idle\n", "  - name: idle\n    livenessProbe: {}\n");
+    let text = GOOD.replace(
+        "  - name: idle\n",
+        "  - name: idle\n    livenessProbe: {}\n",
+    );
     let errs = errors_of(&text);
-    assert_eq!(errs, ["spec.containers[1].livenessProbe: field is not supported by podvm"]);
+    assert_eq!(
+        errs,
+        ["spec.containers[1].livenessProbe: field is not supported by podvm"]
+    );
     let errs = errors_of(&GOOD.replace("spec:\n", "spec:\n  volumes: []\n"));
     assert_eq!(errs, ["spec.volumes: field is not supported by podvm"]);
 }
@@ -58,10 +64,24 @@ fn names_missing_and_invalid_fields() {
         r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"Bad_Name"},
             "spec":{"restartPolicy":"Sometimes","containers":[{"name":"a"},{"name":"a","image":"x"}]}}"#,
     );
-    assert!(errs.iter().any(|e| e.starts_with("metadata.name: Invalid value")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("spec.restartPolicy: Unsupported value")), "{errs:?}");
-    assert!(errs.contains(&"spec.containers[0].image: Required value".to_string()), "{errs:?}");
-    assert!(errs.contains(&"spec.containers[1].name: Duplicate value \"a\"".to_string()), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("metadata.name: Invalid value")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("spec.restartPolicy: Unsupported value")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&"spec.containers[0].image: Required value".to_string()),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&"spec.containers[1].name: Duplicate value \"a\"".to_string()),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -71,29 +91,51 @@ fn type_errors_name_the_field() {
             "spec":{"containers":[{"name":"a","image":"x","command":"not-a-list"}]}}"#,
     );
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("spec.containers[0].command:"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("spec.containers[0].command:"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn wrong_kind_is_refused() {
-    let errs = errors_of(r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"a"},"spec":{"containers":[]}}"#);
-    assert!(errs[0].contains("Pod") || errs[0].contains("kind"), "{errs:?}");
+    let errs = errors_of(
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"a"},"spec":{"containers":[]}}"#,
+    );
+    assert!(
+        errs[0].contains("Pod") || errs[0].contains("kind"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn syntax_errors_and_multiple_documents() {
-    assert!(matches!(parse("a: [", "t"), Err(ManifestError::Syntax { .. })));
+    assert!(matches!(
+        parse("a: [", "t"),
+        Err(ManifestError::Syntax { .. })
+    ));
     assert!(matches!(parse("", "t"), Err(ManifestError::Syntax { .. })));
     let two = format!("{GOOD}\n---\n{GOOD}");
-    assert!(matches!(parse(&two, "t"), Err(ManifestError::Syntax { .. })));
+    assert!(matches!(
+        parse(&two, "t"),
+        Err(ManifestError::Syntax { .. })
+    ));
 }
 
 #[test]
 fn unsupported_field_refs_and_bad_ids() {
     let text = GOOD.replace("metadata.name", "status.podIP");
     let errs = errors_of(&text);
-    assert!(errs[0].starts_with("spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Unsupported value"), "{errs:?}");
-    let text = GOOD.replace("  restartPolicy: Never\n", "  restartPolicy: Never\n  securityContext:\n    runAsUser: -1\n");
+    assert!(
+        errs[0].starts_with(
+            "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Unsupported value"
+        ),
+        "{errs:?}"
+    );
+    let text = GOOD.replace(
+        "  restartPolicy: Never\n",
+        "  restartPolicy: Never\n  securityContext:\n    runAsUser: -1\n",
+    );
     assert_eq!(
         errors_of(&text),
         ["spec.securityContext.runAsUser: Invalid value -1: must be between 0 and 2147483647, inclusive"]

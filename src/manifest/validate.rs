@@ -41,7 +41,10 @@ pub fn validate(pod: &Pod) -> Vec<FieldError> {
         return errs;
     };
     if spec.containers.is_empty() {
-        errs.push(FieldError::new("spec.containers", "Required value: at least one container"));
+        errs.push(FieldError::new(
+            "spec.containers",
+            "Required value: at least one container",
+        ));
     }
     if let Some(p) = spec.restart_policy.as_deref() {
         if !["Always", "OnFailure", "Never"].contains(&p) {
@@ -86,9 +89,17 @@ pub fn validate(pod: &Pod) -> Vec<FieldError> {
     }
     if let Some(sc) = &spec.security_context {
         check_id(&mut errs, "spec.securityContext.runAsUser", sc.run_as_user);
-        check_id(&mut errs, "spec.securityContext.runAsGroup", sc.run_as_group);
+        check_id(
+            &mut errs,
+            "spec.securityContext.runAsGroup",
+            sc.run_as_group,
+        );
         for (i, g) in sc.supplemental_groups.iter().flatten().enumerate() {
-            check_id(&mut errs, &format!("spec.securityContext.supplementalGroups[{i}]"), Some(*g));
+            check_id(
+                &mut errs,
+                &format!("spec.securityContext.supplementalGroups[{i}]"),
+                Some(*g),
+            );
         }
     }
     let mut names = HashSet::new();
@@ -111,7 +122,10 @@ fn validate_container(c: &Container, path: &str, errs: &mut Vec<FieldError>) {
     } else if !is_dns1123_label(&c.name) {
         errs.push(FieldError::new(
             format!("{path}.name"),
-            format!("Invalid value {:?}: must be a lowercase RFC 1123 label", c.name),
+            format!(
+                "Invalid value {:?}: must be a lowercase RFC 1123 label",
+                c.name
+            ),
         ));
     }
     match c.image.as_deref() {
@@ -176,13 +190,24 @@ fn validate_container(c: &Container, path: &str, errs: &mut Vec<FieldError>) {
         if !(1..=65535).contains(&p.container_port) {
             errs.push(FieldError::new(
                 format!("{path}.ports[{j}].containerPort"),
-                format!("Invalid value {}: must be between 1 and 65535, inclusive", p.container_port),
+                format!(
+                    "Invalid value {}: must be between 1 and 65535, inclusive",
+                    p.container_port
+                ),
             ));
         }
     }
     if let Some(sc) = &c.security_context {
-        check_id(errs, &format!("{path}.securityContext.runAsUser"), sc.run_as_user);
-        check_id(errs, &format!("{path}.securityContext.runAsGroup"), sc.run_as_group);
+        check_id(
+            errs,
+            &format!("{path}.securityContext.runAsUser"),
+            sc.run_as_user,
+        );
+        check_id(
+            errs,
+            &format!("{path}.securityContext.runAsGroup"),
+            sc.run_as_group,
+        );
     }
 }
 

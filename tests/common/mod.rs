@@ -1,7 +1,7 @@
 //! Shared helpers for podvm's integration tests: the environment checks and
 //! a `podvm` runner with private state and image directories.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,7 +19,10 @@ pub fn e2e_missing() -> Option<String> {
     }
     let guest = guest_dir();
     if !guest.join("vmlinux").is_file() || !guest.join("initramfs.cpio.gz").is_file() {
-        return Some(format!("no guest image in {} (run guest-image/build.sh)", guest.display()));
+        return Some(format!(
+            "no guest image in {} (run guest-image/build.sh)",
+            guest.display()
+        ));
     }
     let images = test_images();
     if !images.join("busybox-oci.tar").is_file() {
@@ -88,7 +91,10 @@ pub struct Podvm {
 impl Podvm {
     pub fn new() -> Self {
         Podvm {
-            dir: tempfile::Builder::new().prefix("podvm-e2e").tempdir().unwrap(),
+            dir: tempfile::Builder::new()
+                .prefix("podvm-e2e")
+                .tempdir()
+                .unwrap(),
         }
     }
 
@@ -131,10 +137,19 @@ impl Podvm {
     }
 
     /// Polls `get pod NAME -o json` until `pred` holds.
-    pub fn wait_pod(&self, name: &str, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_pod(
+        &self,
+        name: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let out = self.cmd().args(["get", "pod", name, "-o", "json"]).output().unwrap();
+            let out = self
+                .cmd()
+                .args(["get", "pod", name, "-o", "json"])
+                .output()
+                .unwrap();
             if out.status.success() {
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                 if pred(&v) {
@@ -144,7 +159,10 @@ impl Podvm {
                     panic!("pod {name} did not reach the expected state: {v:#}");
                 }
             } else if Instant::now() > deadline {
-                panic!("get pod {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+                panic!(
+                    "get pod {name} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -156,7 +174,9 @@ pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.to_string_lossy().to_string();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if text.contains(&needle) {
             found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));

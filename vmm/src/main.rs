@@ -1,12 +1,20 @@
-//! `podvm-vmm`: the builtin VMM's command line. For now: `probe`, which
-//! prints the KVM capability verdict as JSON.
+//! `podvm-vmm`: the builtin VMM's command line.
+//!
+//! - `probe` prints the KVM capability verdict as JSON.
+//! - `run` boots one microVM and exits when the guest stops: status 0 when
+//!   the guest asked to stop (reset, power-off, debug-exit 0), 3 when it
+//!   asked to stop with a failure status on the debug-exit port, 2 when it
+//!   crashed, 1 when the VMM itself failed.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use podvm_vmm::devices::legacy::SerialOutput;
 use podvm_vmm::probe::{probe_kvm_with_deadline, DEFAULT_KVM_DEVICE};
+use podvm_vmm::{logger, Machine, VmConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "podvm-vmm", about = "podvm's builtin VMM")]
@@ -27,15 +35,110 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         deadline_ms: u64,
     },
+    /// Boot a microVM and run it until the guest stops.
+    Run(RunArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// `run` flags; each one given overrides the same field of `--config`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// JSON configuration file (fields as the flags, in snake_case).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Kernel image: vmlinux ELF or bzImage.
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// Initrd / initramfs image.
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long)]
+    cmdline: Option<String>,
+    /// Guest memory in MiB.
+    #[arg(long)]
+    memory_mib: Option<u64>,
+    /// Number of vCPUs.
+    #[arg(long)]
+    vcpus: Option<u8>,
+    /// Serial console: `stdout`, `off` or `file:PATH`.
+    #[arg(long)]
+    serial: Option<SerialOutput>,
+    /// Give the guest a virtio-rng device.
+    #[arg(long)]
+    rng: bool,
+    /// The KVM device.
+    #[arg(long, default_value = DEFAULT_KVM_DEVICE)]
+    dev: PathBuf,
+    /// Log level on stderr: off, error, warn, info, debug, trace.
+    #[arg(long, default_value = "warn", value_parser = parse_level)]
+    log_level: log::LevelFilter,
+}
+
+impl RunArgs {
+    /// The configuration: the file's, then the flags on top.
+    fn config(&self) -> anyhow::Result<VmConfig> {
+        let mut config = match (&self.config, &self.kernel) {
+            (Some(path), _) => VmConfig::from_json_file(path)?,
+            (None, Some(kernel)) => VmConfig::new(kernel.clone()),
+            (None, None) => anyhow::bail!("either --kernel or --config is required"),
+        };
+        if let Some(kernel) = &self.kernel {
+            config.kernel = kernel.clone();
+        }
+        if let Some(initrd) = &self.initrd {
+            config.initrd = Some(initrd.clone());
+        }
+        if let Some(cmdline) = &self.cmdline {
+            config.cmdline = cmdline.clone();
+        }
+        if let Some(memory_mib) = self.memory_mib {
+            config.memory_mib = memory_mib;
+        }
+        if let Some(vcpus) = self.vcpus {
+            config.vcpus = vcpus;
+        }
+        if let Some(serial) = &self.serial {
+            config.serial = serial.clone();
+        }
+        config.rng |= self.rng;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not off, error, warn, info, debug or trace"))
+}
+
+fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    logger::init(args.log_level);
+    let config = args.config()?;
+    log::info!("building VM: {config:?}");
+    let machine = Machine::build_on(&config, &args.dev).context("building the VM")?;
+    let setup = machine.boot_setup();
+    log::info!(
+        "kernel {:?} entry {:#x}, initrd {:x?}, cmdline {:?}",
+        setup.kernel.format,
+        setup.kernel.entry,
+        setup.initrd,
+        machine.cmdline()
+    );
+    let reason = machine.run().context("running the VM")?;
+    if !reason.guest_requested() {
+        eprintln!("podvm-vmm: {reason}");
+    }
+    Ok(ExitCode::from(reason.exit_code() as u8))
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Probe { dev, deadline_ms } => {
             let probe = probe_kvm_with_deadline(&dev, Duration::from_millis(deadline_ms))
                 .with_context(|| format!("probing {}", dev.display()))?;
             println!("{}", serde_json::to_string_pretty(&probe)?);
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => run(&args),
     }
-    Ok(())
 }

@@ -9,9 +9,9 @@
 
 mod guest_code;
 mod guest_vm;
-mod layout;
+pub(crate) mod layout;
 mod outcome;
-mod runner;
+pub(crate) mod runner;
 mod vcpu_setup;
 
 use std::path::Path;

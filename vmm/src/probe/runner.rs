@@ -144,7 +144,7 @@ fn kick(
 extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
 
 /// Installs the kick handler once per process and returns the signal.
-fn kick_signal() -> Result<libc::c_int> {
+pub(crate) fn kick_signal() -> Result<libc::c_int> {
     static INSTALLED: OnceLock<std::result::Result<libc::c_int, vmm_sys_util::errno::Error>> =
         OnceLock::new();
     (*INSTALLED.get_or_init(|| {

@@ -1,0 +1,126 @@
+//! Kernel boot: loads the kernel, initrd and command line into guest memory
+//! and writes the zero page and boot tables for the Linux 64-bit boot
+//! protocol.
+
+pub mod initrd;
+pub mod kernel;
+pub mod zero_page;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use linux_loader::cmdline::Cmdline;
+use vm_memory::{GuestAddress, GuestMemoryMmap};
+
+use crate::arch;
+use crate::arch::layout::CMDLINE_ADDR;
+pub use kernel::{KernelFormat, LoadedKernel};
+
+/// Errors while loading the guest's boot payload.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A kernel or initrd file could not be opened.
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The open(2) error.
+        source: std::io::Error,
+    },
+    /// The kernel image could not be read.
+    #[error("cannot read the kernel image: {0}")]
+    ReadKernel(#[source] std::io::Error),
+    /// linux-loader refused the kernel image.
+    #[error("cannot load the kernel image: {0}")]
+    LoadKernel(#[source] linux_loader::loader::Error),
+    /// The kernel image loads but cannot be booted by this VMM.
+    #[error("kernel image not bootable: {0}")]
+    NotBootable(String),
+    /// The initrd could not be read.
+    #[error("cannot read the initrd: {0}")]
+    ReadInitrd(#[source] std::io::Error),
+    /// The initrd could not be copied into guest memory.
+    #[error("cannot copy the initrd into guest memory: {0}")]
+    WriteInitrd(#[source] vm_memory::GuestMemoryError),
+    /// The initrd does not fit between the kernel and the end of low memory.
+    #[error("an initrd of {0} bytes does not fit in guest memory above the kernel")]
+    InitrdTooLarge(u64),
+    /// The initrd lies where a 32-bit zero-page field cannot point.
+    #[error("the initrd lies above 4 GiB")]
+    InitrdPlacement,
+    /// The command line could not be written.
+    #[error("cannot write the kernel command line: {0}")]
+    Cmdline(#[source] linux_loader::loader::Error),
+    /// More e820 entries than the zero page holds.
+    #[error("{0} e820 entries do not fit in the zero page")]
+    E820TooLarge(usize),
+    /// The zero page could not be written.
+    #[error("cannot write the zero page: {0}")]
+    WriteZeroPage(#[source] vm_memory::GuestMemoryError),
+    /// The GDT, IDT or page tables could not be written.
+    #[error(transparent)]
+    BootTables(#[from] arch::Error),
+}
+
+/// Result alias for this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What was loaded where.
+#[derive(Debug, Clone, Copy)]
+pub struct BootSetup {
+    /// The kernel.
+    pub kernel: LoadedKernel,
+    /// Guest-physical address and size of the initrd.
+    pub initrd: Option<(u64, u64)>,
+}
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Loads `kernel`, the optional `initrd` and `cmdline` into `memory`
+/// (`mem_size` bytes of RAM) and writes the zero page and boot tables.
+pub fn load(
+    memory: &GuestMemoryMmap,
+    mem_size: u64,
+    kernel: &Path,
+    initrd: Option<&Path>,
+    cmdline: &Cmdline,
+) -> Result<BootSetup> {
+    let loaded = kernel::load_kernel(memory, &mut open(kernel)?)?;
+    let initrd = match initrd {
+        None => None,
+        Some(path) => {
+            let mut file = open(path)?;
+            let size = file.metadata().map_err(Error::ReadInitrd)?.len();
+            let addr_max = loaded
+                .setup_header
+                .map(|h| u64::from(h.initrd_addr_max))
+                .filter(|max| *max != 0);
+            let addr = initrd::initrd_address(mem_size, loaded.end, addr_max, size)?;
+            initrd::load_initrd(memory, &mut file, addr, size)?;
+            Some((addr, size))
+        }
+    };
+    linux_loader::loader::load_cmdline(memory, GuestAddress(CMDLINE_ADDR), cmdline)
+        .map_err(Error::Cmdline)?;
+    let cmdline_len = cmdline
+        .as_cstring()
+        .map(|c| c.as_bytes().len())
+        .map_err(|_| Error::Cmdline(linux_loader::loader::Error::InvalidCommandLine))?;
+    let params = zero_page::build_boot_params(&zero_page::ZeroPageSpec {
+        setup_header: loaded.setup_header,
+        cmdline_len,
+        initrd,
+        mem_size,
+    })?;
+    zero_page::write_boot_params(memory, &params)?;
+    arch::regs::write_boot_tables(memory)?;
+    Ok(BootSetup {
+        kernel: loaded,
+        initrd,
+    })
+}

@@ -1,0 +1,63 @@
+//! virtio devices: the [`VirtioDevice`] seam between a device model and its
+//! transport, the virtio-mmio transport, and the devices.
+//!
+//! Constants mirror include/uapi/linux/virtio_config.h and virtio_ids.h.
+
+pub mod mmio;
+pub mod rng;
+#[cfg(test)]
+pub mod test_driver;
+
+use virtio_queue::Queue;
+use vm_memory::GuestMemoryMmap;
+
+/// `VIRTIO_F_VERSION_1`: the device follows virtio 1.x (modern).
+pub const VIRTIO_F_VERSION_1: u32 = 32;
+/// `VIRTIO_ID_BLOCK`.
+pub const VIRTIO_ID_BLOCK: u32 = 2;
+/// `VIRTIO_ID_RNG`.
+pub const VIRTIO_ID_RNG: u32 = 4;
+/// `VIRTIO_ID_VSOCK`.
+pub const VIRTIO_ID_VSOCK: u32 = 19;
+
+/// Errors a device reports when the guest broke the virtio contract so
+/// badly that the device stops serving it until reset.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The used ring could not be written.
+    #[error("cannot update the used ring: {0}")]
+    UsedRing(String),
+}
+
+/// Result alias for this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A virtio device model, driven by a transport.
+///
+/// The transport owns the queues and the feature negotiation; the device
+/// turns available descriptor chains into used ones. Chains that break
+/// the rules (wrong direction, outside memory, too long) are the device's
+/// to drop: complete them with what was done and log, never panic.
+pub trait VirtioDevice: Send {
+    /// The virtio device ID (`VIRTIO_ID_*`).
+    fn device_type(&self) -> u32;
+    /// Feature bits the device offers.
+    fn avail_features(&self) -> u64;
+    /// Maximum size of each queue; the length is the number of queues.
+    fn queue_max_sizes(&self) -> &[u16];
+    /// Reads device configuration space at `offset`.
+    fn read_config(&self, offset: u64, data: &mut [u8]);
+    /// Writes device configuration space at `offset`.
+    fn write_config(&mut self, offset: u64, data: &[u8]);
+    /// Handles available chains of queue `index`; `Ok(true)` when the used
+    /// ring changed and the driver should be interrupted. `Err` marks the
+    /// device broken until the driver resets it.
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+    ) -> Result<bool>;
+    /// Returns to the state before the driver first touched the device.
+    fn reset(&mut self);
+}

@@ -1,0 +1,244 @@
+//! Checks of the boot protocol state the VMM handed over: zero page,
+//! command line, e820 map, initrd, GDT, page tables and CPUID.
+
+use core::arch::asm;
+use core::fmt::Write;
+
+use crate::cmdline::{c_str, number, param};
+use crate::io::Serial;
+
+/// Where the VMM puts the zero page (and passes it in rsi).
+pub const ZERO_PAGE: u64 = 0x7000;
+
+/// Reads a `T` at guest-physical `addr` (identity-mapped).
+fn peek<T: Copy>(addr: u64) -> T {
+    // SAFETY: the checks only read the zero page, the command line, the
+    // page tables and the initrd, all inside the identity-mapped first GiB
+    // of RAM the VMM described.
+    unsafe { (addr as *const T).read_unaligned() }
+}
+
+/// Counts checks and prints each result.
+pub struct Report {
+    pub failed: u32,
+}
+
+impl Report {
+    fn check(&mut self, name: &str, ok: bool, detail: core::fmt::Arguments<'_>) {
+        if ok {
+            let _ = writeln!(Serial, "ok {name}");
+        } else {
+            self.failed += 1;
+            let _ = writeln!(Serial, "FAIL {name}: {detail}");
+        }
+    }
+}
+
+/// Runs every check against the zero page at `zero_page`.
+pub fn run_all(zero_page: u64, report: &mut Report) -> &'static [u8] {
+    report.check(
+        "rsi",
+        zero_page == ZERO_PAGE,
+        format_args!("rsi={zero_page:#x}"),
+    );
+    let boot_flag: u16 = peek(ZERO_PAGE + 0x1fe);
+    let header: u32 = peek(ZERO_PAGE + 0x202);
+    let loader: u8 = peek(ZERO_PAGE + 0x210);
+    report.check(
+        "zero-page",
+        boot_flag == 0xaa55 && header == 0x5372_6448 && loader == 0xff,
+        format_args!("boot_flag={boot_flag:#x} header={header:#x} loader={loader:#x}"),
+    );
+    let cmdline = check_cmdline(report);
+    check_e820(cmdline, report);
+    check_initrd(cmdline, report);
+    check_cpu_state(report);
+    check_page_tables(report);
+    check_cpuid(cmdline, report);
+    check_virtio_mmio(cmdline, report);
+    cmdline
+}
+
+/// The VMM's identity map covers the first GiB only: map the 2 MiB page
+/// holding `addr` (below 4 GiB), uncached, with a page directory at 0xc000.
+fn map_above_1gib(addr: u64) {
+    const PD: u64 = 0xc000;
+    let gib = (addr >> 30) & 3;
+    let slot = (addr >> 21) & 511;
+    // SAFETY: 0xc000 is unused low RAM; PDPTE entry `gib` (1..=3) is unused
+    // by the VMM's map, so no live mapping changes; cr3 reload flushes the TLB.
+    unsafe {
+        ((PD + slot * 8) as *mut u64).write_volatile((addr & !0x1f_ffff) | 0x93);
+        ((0xa000 + gib * 8) as *mut u64).write_volatile(PD | 0x3);
+        asm!("mov rax, cr3", "mov cr3, rax", out("rax") _, options(nostack));
+    }
+}
+
+/// Parses `0x...` hexadecimal.
+fn hex(text: &[u8]) -> Option<u64> {
+    let digits = text.strip_prefix(b"0x")?;
+    digits.iter().try_fold(0u64, |acc, b| {
+        let digit = (*b as char).to_digit(16)?;
+        acc.checked_mul(16)?.checked_add(u64::from(digit))
+    })
+}
+
+/// Finds the first `virtio_mmio.device=SIZE@BASE:IRQ` and reads its
+/// identification registers (magic, version, device ID).
+fn check_virtio_mmio(cmdline: &[u8], report: &mut Report) {
+    let Some(expected) = param(cmdline, "testguest.virtio").and_then(number) else {
+        return;
+    };
+    let base = param(cmdline, "virtio_mmio.device").and_then(|spec| {
+        let at = spec.iter().position(|b| *b == b'@')?;
+        let rest = &spec[at + 1..];
+        let colon = rest.iter().position(|b| *b == b':')?;
+        hex(&rest[..colon])
+    });
+    let Some(base) = base else {
+        report.check(
+            "virtio-mmio",
+            false,
+            format_args!("no virtio_mmio.device= on the command line"),
+        );
+        return;
+    };
+    map_above_1gib(base);
+    // SAFETY: the VMM declared an MMIO window at `base`, now mapped; reads exit to it.
+    let read = |offset: u64| unsafe { ((base + offset) as *const u32).read_volatile() };
+    let (magic, version, device) = (read(0), read(4), read(8));
+    report.check(
+        "virtio-mmio",
+        magic == 0x7472_6976 && version == 2 && u64::from(device) == expected,
+        format_args!("base={base:#x} magic={magic:#x} version={version} device={device}"),
+    );
+}
+
+fn check_cmdline(report: &mut Report) -> &'static [u8] {
+    let ptr: u32 = peek(ZERO_PAGE + 0x228);
+    let size: u32 = peek(ZERO_PAGE + 0x238);
+    // SAFETY: 0x20000..0x20800 lies in low RAM.
+    let cmdline = unsafe { c_str(u64::from(ptr), 2048) };
+    report.check(
+        "cmdline",
+        ptr == 0x20000
+            && cmdline.len() == size as usize
+            && param(cmdline, "testguest.mem_mib").is_some(),
+        format_args!("ptr={ptr:#x} size={size} len={}", cmdline.len()),
+    );
+    let _ = writeln!(
+        Serial,
+        "cmdline: {}",
+        core::str::from_utf8(cmdline).unwrap_or("<not utf-8>")
+    );
+    cmdline
+}
+
+fn check_e820(cmdline: &[u8], report: &mut Report) {
+    let count: u8 = peek(ZERO_PAGE + 0x1e8);
+    let mut total = 0u64;
+    let mut covers_self = false;
+    let mut first_at_zero = false;
+    for i in 0..u64::from(count.min(128)) {
+        let entry = ZERO_PAGE + 0x2d0 + i * 20;
+        let (addr, size, kind): (u64, u64, u32) = (peek(entry), peek(entry + 8), peek(entry + 16));
+        let _ = writeln!(Serial, "e820: {addr:#x}+{size:#x} type {kind}");
+        if kind == 1 {
+            total += size;
+            covers_self |= addr <= 0x20_0000 && 0x20_0000 < addr + size;
+            first_at_zero |= i == 0 && addr == 0;
+        }
+    }
+    let mem = param(cmdline, "testguest.mem_mib")
+        .and_then(number)
+        .unwrap_or(0)
+        << 20;
+    // RAM below 640 KiB minus the EBDA, plus everything from 1 MiB up.
+    let expected = 0x9_fc00 + mem.saturating_sub(0x10_0000);
+    report.check(
+        "e820",
+        count >= 2 && first_at_zero && covers_self && total == expected,
+        format_args!("count={count} total={total:#x} expected={expected:#x}"),
+    );
+}
+
+fn check_initrd(cmdline: &[u8], report: &mut Report) {
+    let Some(magic) = param(cmdline, "testguest.initrd") else {
+        return;
+    };
+    let image: u32 = peek(ZERO_PAGE + 0x218);
+    let size: u32 = peek(ZERO_PAGE + 0x21c);
+    let mut matches =
+        size as usize >= magic.len() && image.is_multiple_of(4096) && image >= 0x20_0000;
+    if matches {
+        for (i, b) in magic.iter().enumerate() {
+            matches &= peek::<u8>(u64::from(image) + i as u64) == *b;
+        }
+    }
+    report.check(
+        "initrd",
+        matches,
+        format_args!("image={image:#x} size={size}"),
+    );
+}
+
+fn check_cpu_state(report: &mut Report) {
+    let mut gdtr = [0u8; 10];
+    let (cr0, cr3, cr4, cs): (u64, u64, u64, u16);
+    // SAFETY: reads descriptor-table and control registers only.
+    unsafe {
+        asm!("sgdt [{}]", in(reg) gdtr.as_mut_ptr(), options(nostack));
+        asm!("mov {}, cr0", out(reg) cr0, options(nomem, nostack));
+        asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack));
+        asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack));
+        asm!("mov {:x}, cs", out(reg) cs, options(nomem, nostack));
+    }
+    let gdt_base = u64::from_le_bytes([
+        gdtr[2], gdtr[3], gdtr[4], gdtr[5], gdtr[6], gdtr[7], gdtr[8], gdtr[9],
+    ]);
+    let code: u64 = peek(gdt_base + 8);
+    report.check(
+        "gdt",
+        gdt_base == 0x500 && cs == 0x08 && code == 0x00af_9b00_0000_ffff,
+        format_args!("base={gdt_base:#x} cs={cs:#x} code={code:#x}"),
+    );
+    report.check(
+        "control-registers",
+        cr0 & 0x8000_0001 == 0x8000_0001 && cr4 & 0x20 != 0 && cr3 == 0x9000,
+        format_args!("cr0={cr0:#x} cr3={cr3:#x} cr4={cr4:#x}"),
+    );
+}
+
+fn check_page_tables(report: &mut Report) {
+    let pml4: u64 = peek(0x9000);
+    let pdpte: u64 = peek(0xa000);
+    let mut bad = None;
+    for i in 0..512u64 {
+        // The CPU may have set the accessed (0x20) and dirty (0x40) bits.
+        let pde: u64 = peek::<u64>(0xb000 + i * 8) & !0x60;
+        if pde != (i << 21) | 0x83 {
+            bad = Some((i, pde));
+            break;
+        }
+    }
+    report.check(
+        "page-tables",
+        pml4 & !0xfff == 0xa000 && pdpte & !0xfff == 0xb000 && bad.is_none(),
+        format_args!("pml4={pml4:#x} pdpte={pdpte:#x} bad pde={bad:x?}"),
+    );
+}
+
+fn check_cpuid(cmdline: &[u8], report: &mut Report) {
+    let leaf1 = core::arch::x86_64::__cpuid(1);
+    let logical = (leaf1.ebx >> 16) & 0xff;
+    let apic_id = leaf1.ebx >> 24;
+    let hypervisor = leaf1.ecx & (1 << 31) != 0;
+    let vcpus = param(cmdline, "testguest.vcpus")
+        .and_then(number)
+        .unwrap_or(1);
+    report.check(
+        "cpuid",
+        hypervisor && apic_id == 0 && u64::from(logical) == vcpus,
+        format_args!("apic_id={apic_id} logical={logical} hypervisor={hypervisor}"),
+    );
+}

@@ -1,0 +1,57 @@
+//! podvm's no_std test guest: booted by `podvm-vmm` through the Linux
+//! 64-bit boot protocol, it checks what the VMM handed over, prints the
+//! results on COM1 and ends as the command line says:
+//! `testguest.end=reset` (default; i8042 reset), `exit:N` (debug-exit
+//! port) or `crash` (triple fault). A failed check ends with debug-exit 1.
+
+#![no_std]
+#![no_main]
+
+mod checks;
+mod cmdline;
+mod io;
+
+use core::fmt::Write;
+
+use io::Serial;
+
+core::arch::global_asm!(
+    ".section .text.start, \"ax\"",
+    ".global _start",
+    "_start:",
+    "    lea rsp, [rip + __stack_top]",
+    "    mov rdi, rsi",
+    "    call guest_main",
+    "2:  cli",
+    "    hlt",
+    "    jmp 2b",
+);
+
+#[no_mangle]
+extern "C" fn guest_main(zero_page: u64) -> ! {
+    let _ = writeln!(Serial, "podvm-test-guest: booted");
+    let mut report = checks::Report { failed: 0 };
+    let cmdline = checks::run_all(zero_page, &mut report);
+    if report.failed > 0 {
+        let _ = writeln!(Serial, "podvm-test-guest: {} checks FAILED", report.failed);
+        io::debug_exit(1);
+    }
+    let _ = writeln!(Serial, "podvm-test-guest: all checks passed");
+    match cmdline::param(cmdline, "testguest.end") {
+        None | Some(b"reset") => io::reset(),
+        Some(b"crash") => io::crash(),
+        Some(end) => match end.strip_prefix(b"exit:").and_then(cmdline::number) {
+            Some(code) => io::debug_exit(code as u8),
+            None => {
+                let _ = writeln!(Serial, "podvm-test-guest: unknown testguest.end");
+                io::debug_exit(2)
+            }
+        },
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let _ = writeln!(Serial, "podvm-test-guest: PANIC {info}");
+    io::debug_exit(0xff)
+}
