@@ -21,6 +21,8 @@ step "test images (busybox, offline)"
 tests/images/build-busybox.sh target/test-images
 
 step "tests"
+# Every test must run: a missing prerequisite fails instead of skipping.
+export PODVM_REQUIRE_ALL_TESTS=1
 export PODVM_TEST_IMAGES="$PWD/target/test-images"
 export PODVM_GUEST_DIR="$PWD/target/guest"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt

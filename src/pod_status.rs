@@ -24,12 +24,13 @@ pub fn pod_status(pod: &Pod, reported: Option<&SandboxStatus>) -> PodStatus {
     let statuses: Vec<K8sContainerStatus> = st.containers.iter().map(container_status).collect();
     let phase = phase(pod, &statuses, restart);
     let all_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
-    let now = Time(jiff::Timestamp::now());
-    let cond = |type_: &str, ok: bool, reason: Option<&str>| PodCondition {
+    let started = st.started_at.as_deref().and_then(time);
+    let changed = last_change(st).or(started.clone());
+    let cond = |type_: &str, ok: bool, reason: Option<&str>, at: &Option<Time>| PodCondition {
         type_: type_.into(),
         status: if ok { "True" } else { "False" }.into(),
         reason: reason.map(Into::into),
-        last_transition_time: Some(now.clone()),
+        last_transition_time: at.clone(),
         ..Default::default()
     };
     let terminal = phase == "Succeeded" || phase == "Failed";
@@ -38,29 +39,40 @@ pub fn pod_status(pod: &Pod, reported: Option<&SandboxStatus>) -> PodStatus {
     } else {
         Some("ContainersNotReady")
     };
+    let not_ready = (!all_ready).then_some(not_ready_reason).flatten();
     let conditions = vec![
-        cond("PodReadyToStartContainers", st.sandbox_ready, None),
-        cond("Initialized", true, None),
         cond(
-            "Ready",
-            all_ready,
-            (!all_ready).then_some(not_ready_reason).flatten(),
+            "PodReadyToStartContainers",
+            st.sandbox_ready,
+            None,
+            &started,
         ),
-        cond(
-            "ContainersReady",
-            all_ready,
-            (!all_ready).then_some(not_ready_reason).flatten(),
-        ),
-        cond("PodScheduled", true, None),
+        cond("Initialized", true, None, &started),
+        cond("Ready", all_ready, not_ready, &changed),
+        cond("ContainersReady", all_ready, not_ready, &changed),
+        cond("PodScheduled", true, None, &started),
     ];
     PodStatus {
         phase: Some(phase.into()),
         conditions: Some(conditions),
         container_statuses: Some(statuses),
-        start_time: st.started_at.as_deref().and_then(time),
+        start_time: started,
         qos_class: Some("BestEffort".into()),
         ..Default::default()
     }
+}
+
+/// When a container last started or stopped: the readiness conditions
+/// changed then.
+fn last_change(st: &SandboxStatus) -> Option<Time> {
+    st.containers
+        .iter()
+        .filter_map(|c| match &c.state {
+            ContainerState::Running { started_at } => time(started_at),
+            ContainerState::Terminated { finished_at, .. } => time(finished_at),
+            ContainerState::Waiting { .. } => None,
+        })
+        .max_by_key(|t| t.0)
 }
 
 fn restart_policy(pod: &Pod) -> RestartPolicy {
@@ -176,28 +188,45 @@ fn phase(pod: &Pod, statuses: &[K8sContainerStatus], restart: RestartPolicy) -> 
     "Pending"
 }
 
-/// `kubectl get pods` columns: READY, STATUS, RESTARTS.
+/// `kubectl get pods` columns: READY, STATUS, RESTARTS, computed the way
+/// kubectl's printer does: the first container (in spec order) with a
+/// waiting or terminated reason names the status, except that a pod with a
+/// running container is not shown as "Completed".
 pub fn summary(pod: &Pod) -> (String, String, i32) {
     let status = pod.status.clone().unwrap_or_default();
-    let statuses = status.container_statuses.unwrap_or_default();
+    let statuses = status.container_statuses.clone().unwrap_or_default();
     let total = pod.spec.as_ref().map(|s| s.containers.len()).unwrap_or(0);
-    let ready = statuses.iter().filter(|s| s.ready).count();
-    let restarts = statuses.iter().map(|s| s.restart_count).sum();
-    // kubectl shows the last container's waiting/terminated reason, if any.
-    let mut reason = status.phase.unwrap_or_else(|| "Unknown".into());
+    let mut reason = status
+        .reason
+        .clone()
+        .or(status.phase.clone())
+        .unwrap_or_else(|| "Unknown".into());
+    let (mut ready, mut restarts, mut has_running) = (0, 0, false);
     for s in statuses.iter().rev() {
+        restarts += s.restart_count;
         let st = s.state.clone().unwrap_or_default();
-        if let Some(w) = st.waiting.and_then(|w| w.reason) {
+        if let Some(w) = st.waiting.and_then(|w| w.reason).filter(|r| !r.is_empty()) {
             reason = w;
-            break;
+        } else if let Some(t) = st.terminated {
+            reason = t
+                .reason
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| match t.signal {
+                    Some(sig) if sig != 0 => format!("Signal:{sig}"),
+                    _ => format!("ExitCode:{}", t.exit_code),
+                });
+        } else if s.ready && st.running.is_some() {
+            has_running = true;
+            ready += 1;
         }
-        if let Some(t) = st.terminated {
-            reason = t.reason.unwrap_or_else(|| match t.signal {
-                Some(sig) => format!("Signal:{sig}"),
-                None => format!("ExitCode:{}", t.exit_code),
-            });
-            break;
-        }
+    }
+    if reason == "Completed" && has_running {
+        let pod_ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        reason = if pod_ready { "Running" } else { "NotReady" }.into();
     }
     (format!("{ready}/{total}"), reason, restarts)
 }
@@ -290,6 +319,19 @@ mod tests {
             &p,
             Some(&report(vec![terminated(0), terminated(2)])),
         ));
-        assert_eq!(summary(&p), ("0/2".to_string(), "Error".to_string(), 0));
+        // The first container with a reason names the status (kubectl).
+        assert_eq!(summary(&p), ("0/2".to_string(), "Completed".to_string(), 0));
+        let mut p = pod("Never", 2);
+        let running = ContainerState::Running {
+            started_at: "2026-01-01T00:00:00Z".into(),
+        };
+        p.status = Some(pod_status(&p, Some(&report(vec![terminated(0), running]))));
+        assert_eq!(summary(&p), ("1/2".to_string(), "NotReady".to_string(), 0));
+        let mut p = pod("Never", 2);
+        p.status = Some(pod_status(
+            &p,
+            Some(&report(vec![terminated(3), terminated(0)])),
+        ));
+        assert_eq!(summary(&p).1, "Error");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt};
-use nix::sys::time::TimeVal;
+use nix::sys::time::{TimeVal, TimeValLike};
 use podvm_proto::{write_message, FrameError, Response};
 
 /// See the module documentation.
@@ -17,11 +17,8 @@ pub struct Conn {
 }
 
 fn timeval(d: Option<Duration>) -> TimeVal {
-    let d = d.unwrap_or_default();
-    TimeVal::new(
-        d.as_secs() as libc::time_t,
-        d.subsec_micros() as libc::suseconds_t,
-    )
+    let micros = d.unwrap_or_default().as_micros();
+    TimeVal::microseconds(i64::try_from(micros).unwrap_or(i64::MAX))
 }
 
 impl Conn {

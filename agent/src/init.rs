@@ -90,6 +90,34 @@ pub fn mount_system() {
     }
 }
 
+/// Moves the root off the initramfs, the way `switch_root` does.
+///
+/// The initramfs root (rootfs) is the one mount without a parent, so
+/// `pivot_root` — which containers need for a root they cannot walk out of —
+/// fails with EINVAL in every namespace copied from it. Bind-mounting `/`
+/// onto a folder and moving that mount over `/` gives a root that has a
+/// parent; the rootfs stays underneath, unused.
+pub fn leave_initramfs() {
+    const NEW_ROOT: &str = "/.podvm-root";
+    let steps = || -> nix::Result<()> {
+        let _ = fs::create_dir(NEW_ROOT);
+        mount(
+            Some("/"),
+            NEW_ROOT,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )?;
+        nix::unistd::chdir(NEW_ROOT)?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)?;
+        nix::unistd::chroot(".")?;
+        nix::unistd::chdir("/")
+    };
+    if let Err(e) = steps() {
+        say!("cannot move the root off the initramfs ({e}); containers fall back to chroot");
+    }
+}
+
 /// Makes sure fds 0, 1 and 2 are open (the kernel leaves them closed when
 /// the initramfs has no /dev/console), so pipes never land on them.
 pub fn ensure_stdio() {

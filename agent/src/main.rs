@@ -64,6 +64,7 @@ fn agent_main(args: &[String]) -> i32 {
     let pid1 = std::process::id() == 1;
     if pid1 {
         init::ensure_stdio();
+        init::leave_initramfs();
         init::mount_system();
         init::ensure_stdio();
     }

@@ -29,14 +29,16 @@ fn build_images(out: &Path) -> Option<PathBuf> {
         .filter(|t| !have(t))
         .collect();
     if !missing.is_empty() || !Path::new("/bin/busybox").exists() {
-        eprintln!(
-            "SKIP!!! busybox image tests need umoci, skopeo and /bin/busybox (missing: {missing:?}); apt-get install umoci skopeo busybox-static"
+        podvm_testsupport::skip(
+            "busybox image tests",
+            &format!("they need umoci, skopeo and /bin/busybox (missing: {missing:?}); apt-get install umoci skopeo busybox-static"),
         );
         return None;
     }
     if !nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "SKIP!!! busybox image tests need root (the images have files owned by uid 1000)"
+        podvm_testsupport::skip(
+            "busybox image tests",
+            "they need root (the images have files owned by uid 1000)",
         );
         return None;
     }
@@ -152,15 +154,18 @@ fn check_mount(disk: &Path, scratch: &Path) {
     match out {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            eprintln!(
-                "SKIP!!! cannot loop-mount the EROFS image ({}): {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
+            podvm_testsupport::skip(
+                "EROFS loop mount",
+                &format!(
+                    "cannot loop-mount the EROFS image ({}): {}",
+                    o.status,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
             );
             return;
         }
         Err(e) => {
-            eprintln!("SKIP!!! cannot run mount: {e}");
+            podvm_testsupport::skip("EROFS loop mount", &format!("cannot run mount: {e}"));
             return;
         }
     }

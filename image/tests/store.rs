@@ -298,8 +298,9 @@ fn rootfs_and_disk_are_cached() {
             .collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     } else {
-        eprintln!(
-            "SKIP!!! mkfs.erofs not installed (apt-get install erofs-utils): disk image not tested"
+        podvm_testsupport::skip(
+            "EROFS disk image",
+            "mkfs.erofs not installed (apt-get install erofs-utils)",
         );
     }
 }

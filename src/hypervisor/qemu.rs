@@ -50,7 +50,9 @@ impl Qemu {
             "-accel".into(),
             self.accel().into(),
             "-M".into(),
-            "microvm,x-option-roms=off,rtc=off,acpi=off,auto-kernel-cmdline=on".into(),
+            // rtc=on: the guest reads the wall clock from the CMOS RTC
+            // (without it, container timestamps start in 1970).
+            "microvm,x-option-roms=off,rtc=on,acpi=off,auto-kernel-cmdline=on".into(),
             "-cpu".into(),
             if self.kvm.linux_capable {
                 "host"

@@ -67,13 +67,13 @@ fn test_guest() -> Result<&'static Path, String> {
 /// The guest image, or `None` after printing why the test is skipped.
 fn prerequisites(test: &str) -> Option<&'static Path> {
     if !Path::new("/dev/kvm").exists() {
-        eprintln!("SKIP {test}: /dev/kvm is absent on this machine");
+        podvm_testsupport::skip(test, "/dev/kvm is absent on this machine");
         return None;
     }
     match test_guest() {
         Ok(path) => Some(path),
         Err(why) => {
-            eprintln!("SKIP {test}: {why}");
+            podvm_testsupport::skip(test, &why);
             None
         }
     }

@@ -17,7 +17,10 @@ use podvm_vmm::Error;
 fn kvm_present(test: &str) -> bool {
     let present = Path::new(DEFAULT_KVM_DEVICE).exists();
     if !present {
-        eprintln!("SKIP {test}: {DEFAULT_KVM_DEVICE} is absent on this machine");
+        podvm_testsupport::skip(
+            test,
+            &format!("{DEFAULT_KVM_DEVICE} is absent on this machine"),
+        );
     }
     present
 }

@@ -45,6 +45,10 @@ fn setup(hostname: &str) -> anyhow::Result<()> {
 }
 
 /// `ip link set lo up`, with the SIOCSIFFLAGS ioctl.
+///
+/// The request constant is `c_ulong` on glibc and `c_int` on musl, hence the
+/// cast to `libc::Ioctl` (a no-op on glibc).
+#[allow(clippy::unnecessary_cast)]
 fn loopback_up() -> io::Result<()> {
     let sock = socket(
         AddressFamily::Inet,
@@ -59,7 +63,14 @@ fn loopback_up() -> io::Result<()> {
     }
     // SAFETY: SIOCGIFFLAGS reads the name in `req` and writes the flags into
     // it; `req` is a valid, exclusively borrowed ifreq.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut req,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `ifru_flags` is the union member SIOCGIFFLAGS just filled in.
@@ -67,7 +78,7 @@ fn loopback_up() -> io::Result<()> {
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     }
     // SAFETY: SIOCSIFFLAGS only reads `req`, a valid ifreq.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

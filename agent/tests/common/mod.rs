@@ -35,7 +35,7 @@ pub fn skip_reason() -> Option<String> {
 macro_rules! require_env {
     () => {
         if let Some(why) = common::skip_reason() {
-            eprintln!("SKIP: podvm-agent integration test: {why}");
+            podvm_testsupport::skip("podvm-agent integration test", &why);
             return;
         }
     };

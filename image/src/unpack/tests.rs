@@ -113,7 +113,10 @@ fn preserves_kinds_and_metadata() {
         assert!(null.file_type().is_char_device());
         assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3));
     } else {
-        eprintln!("SKIP (not root): ownership and device node checks");
+        podvm_testsupport::skip(
+            "unpack ownership and device node checks",
+            "not running as root",
+        );
     }
 }
 
