@@ -10,7 +10,7 @@ log() { printf '[setup] %s\n' "$*"; }
 PACKAGES=(
   qemu-system-x86 linux-source-6.1 busybox-static
   build-essential bc bison flex libelf-dev libssl-dev cpio
-  erofs-utils e2fsprogs skopeo umoci jq socat procps
+  erofs-utils e2fsprogs skopeo umoci runc jq socat procps
 )
 VHOST_VSOCK_VERSION=0.3.0
 CACHE=${PODVM_CACHE_DIR:-/var/cache/podvm}

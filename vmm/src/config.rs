@@ -148,6 +148,26 @@ impl VmConfig {
         Ok(())
     }
 
+    /// The command line the kernel gets (before device arguments): the
+    /// configured one with `reboot=k` appended unless its last `reboot=`
+    /// already is `k`. The last `reboot=` wins in Linux, so a guest image
+    /// built with `reboot=t` still resets through the i8042, which this VMM
+    /// sees as a requested stop (a triple fault counts as a crash).
+    pub fn kernel_cmdline(&self) -> String {
+        let last_reboot = self
+            .cmdline
+            .split_ascii_whitespace()
+            .filter_map(|word| word.strip_prefix("reboot="))
+            .last();
+        if last_reboot == Some("k") {
+            self.cmdline.clone()
+        } else if self.cmdline.trim().is_empty() {
+            "reboot=k".into()
+        } else {
+            format!("{} reboot=k", self.cmdline.trim_end())
+        }
+    }
+
     /// Guest memory in bytes.
     pub fn memory_bytes(&self) -> u64 {
         self.memory_mib << 20
@@ -186,6 +206,21 @@ mod tests {
         config.memory_mib = 64;
         assert!(config.validate().is_ok());
         assert_eq!(config.memory_bytes(), 64 << 20);
+    }
+
+    #[test]
+    fn reboot_k_is_appended_unless_it_already_wins() {
+        let mut config = VmConfig::new("/k".into());
+        assert_eq!(config.kernel_cmdline(), DEFAULT_CMDLINE);
+        config.cmdline = "console=ttyS0 reboot=t panic=-1".into();
+        assert_eq!(
+            config.kernel_cmdline(),
+            "console=ttyS0 reboot=t panic=-1 reboot=k"
+        );
+        config.cmdline = "reboot=k reboot=t ".into();
+        assert_eq!(config.kernel_cmdline(), "reboot=k reboot=t reboot=k");
+        config.cmdline = String::new();
+        assert_eq!(config.kernel_cmdline(), "reboot=k");
     }
 
     #[test]

@@ -197,6 +197,10 @@ fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
         );
     }
     assert!(run.stdout.contains("virtio_mmio.device=4K@0xd0000000:5"));
+    assert!(
+        run.stdout.contains("testguest.virtio=4 reboot=k "),
+        "reboot=k is appended to a command line without it"
+    );
     assert!(run.stdout.contains("podvm-test-guest: all checks passed"));
     assert_eq!(run.status.code(), Some(0), "reset is a requested stop");
     let first = run.first_stdout_byte.expect("serial output");

@@ -15,7 +15,8 @@ use crate::devices::legacy::{
     serial::EventFdTrigger, DebugExit, SerialDevice, COM1_IRQ, COM1_LEN, COM1_PORT,
     DEBUG_EXIT_PORT, I8042, I8042_LEN, I8042_PORT,
 };
-use crate::devices::virtio::mmio::MmioTransport;
+use crate::devices::virtio::event_loop::EventLoop;
+use crate::devices::virtio::mmio::{reg, MmioTransport};
 use crate::devices::virtio::rng::Rng;
 use crate::devices::virtio::VirtioDevice;
 use crate::devices::Bus;
@@ -40,8 +41,10 @@ impl Machine {
         let vm = Vm::create(&kvm, mem_size)?;
         let (stop_tx, stop_rx) = StopSender::channel();
         let io_bus = Arc::new(legacy_bus(&vm, config, &stop_tx)?);
-        let mut cmdline = Cmdline::try_from(&config.cmdline, CMDLINE_MAX_SIZE)?;
-        let mmio_bus = Arc::new(virtio_bus(&vm, config, &mut cmdline)?);
+        let mut cmdline = Cmdline::try_from(&config.kernel_cmdline(), CMDLINE_MAX_SIZE)?;
+        let mut event_loop =
+            EventLoop::new().map_err(|e| Error::Device("event loop", e.to_string()))?;
+        let mmio_bus = Arc::new(virtio_bus(&vm, config, &mut cmdline, &mut event_loop)?);
         let boot = crate::boot::load(
             vm.memory(),
             mem_size,
@@ -75,6 +78,7 @@ impl Machine {
             stop_rx,
             boot,
             cmdline,
+            event_loop,
             _kvm: kvm,
         })
     }
@@ -82,8 +86,14 @@ impl Machine {
 
 /// The MMIO bus: one virtio-mmio window per device, from
 /// [`MMIO_DEVICES_START`] with IRQs from [`FIRST_VIRTIO_IRQ`], each declared
-/// on the kernel command line as `virtio_mmio.device=4K@ADDR:IRQ`.
-fn virtio_bus(vm: &Vm, config: &VmConfig, cmdline: &mut Cmdline) -> Result<Bus> {
+/// on the kernel command line as `virtio_mmio.device=4K@ADDR:IRQ`. Queue
+/// notifications and device backends are served by `event_loop`.
+fn virtio_bus(
+    vm: &Vm,
+    config: &VmConfig,
+    cmdline: &mut Cmdline,
+    event_loop: &mut EventLoop,
+) -> Result<Bus> {
     let mut devices: Vec<(&'static str, Box<dyn VirtioDevice>)> = Vec::new();
     if config.rng {
         devices.push(("virtio-rng", Box::new(Rng::new())));
@@ -96,11 +106,43 @@ fn virtio_bus(vm: &Vm, config: &VmConfig, cmdline: &mut Cmdline) -> Result<Bus> 
             EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Device(name, e.to_string()))?;
         vm.register_irqfd(&interrupt, irq)?;
         let transport = MmioTransport::new(device, vm.memory().clone(), interrupt);
-        bus.insert(base, MMIO_DEVICE_SIZE, Arc::new(Mutex::new(transport)))
+        let queues = transport.queue_count();
+        let transport = Arc::new(Mutex::new(transport));
+        let loop_err =
+            |e: crate::devices::virtio::event_loop::Error| Error::Device(name, e.to_string());
+        for queue in 0..queues as u32 {
+            add_queue_notifier(vm, event_loop, &transport, base, queue).map_err(loop_err)?;
+        }
+        event_loop.add_device(&transport).map_err(loop_err)?;
+        bus.insert(base, MMIO_DEVICE_SIZE, transport)
             .map_err(|e| Error::Device(name, e.to_string()))?;
         cmdline.add_virtio_mmio_device(MMIO_DEVICE_SIZE, GuestAddress(base), irq, None)?;
     }
     Ok(bus)
+}
+
+/// Registers an ioeventfd for QueueNotify = `queue` of the window at
+/// `base` and has `event_loop` serve it. If KVM refuses the ioeventfd the
+/// write keeps exiting to the VMM and is served on the vCPU thread (logged).
+fn add_queue_notifier(
+    vm: &Vm,
+    event_loop: &mut EventLoop,
+    transport: &Arc<Mutex<MmioTransport>>,
+    base: u64,
+    queue: u32,
+) -> std::result::Result<(), crate::devices::virtio::event_loop::Error> {
+    use crate::devices::virtio::event_loop::Error as LoopError;
+    let notifier = EventFd::new(EFD_NONBLOCK).map_err(|e| LoopError::Io("eventfd", e))?;
+    match vm.register_ioevent(&notifier, base + reg::QUEUE_NOTIFY, queue) {
+        Ok(()) => event_loop.add_queue_notifier(Arc::clone(transport), queue, notifier),
+        Err(e) => {
+            log::warn!(
+                "virtio-mmio at {base:#x}: no ioeventfd for queue {queue} ({e}); \
+                 notifies are served on the vCPU thread"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The port I/O bus: COM1 (interrupt by irqfd), the i8042 reset line and

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use kvm_ioctls::Kvm;
 
 use crate::boot::BootSetup;
+use crate::devices::virtio::event_loop::EventLoop;
 use crate::stop::StopReason;
 use crate::vstate::{Vcpu, Vm};
 
@@ -56,6 +57,8 @@ pub struct Machine {
     boot: BootSetup,
     /// The final kernel command line.
     cmdline: String,
+    /// Serves queue notifications and device backends while the VM runs.
+    event_loop: EventLoop,
     /// The KVM handle (kept open for the VM's life).
     _kvm: Kvm,
 }

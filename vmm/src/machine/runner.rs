@@ -23,6 +23,10 @@ impl Machine {
     /// Starts the vCPUs and waits until the guest stops or crashes.
     pub fn run(self) -> Result<StopReason> {
         let signal = kick_signal().map_err(Error::Kvm)?;
+        let devices = self
+            .event_loop
+            .spawn()
+            .map_err(|e| Error::Device("event loop", e.to_string()))?;
         let should_stop = Arc::new(AtomicBool::new(false));
         let mut threads: Vec<JoinHandle<()>> = Vec::with_capacity(self.vcpus.len());
         for (id, vcpu) in self.vcpus.into_iter().enumerate() {
@@ -41,6 +45,7 @@ impl Machine {
                 Ok(handle) => threads.push(handle),
                 Err(e) => {
                     stop_threads(threads, &should_stop, signal);
+                    devices.stop();
                     return Err(crate::vstate::Error::SpawnThread(e).into());
                 }
             }
@@ -58,6 +63,7 @@ impl Machine {
             }
         };
         stop_threads(threads, &should_stop, signal);
+        devices.stop();
         if let Ok(reason) = &reason {
             log::info!("VM stopped: {reason}");
         }

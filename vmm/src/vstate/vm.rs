@@ -2,7 +2,7 @@
 //! irqchip (PIC + IOAPIC + LAPICs) and PIT.
 
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_PIT_SPEAKER_DUMMY};
-use kvm_ioctls::{Kvm, VmFd};
+use kvm_ioctls::{IoEventAddress, Kvm, VmFd};
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
 
@@ -64,6 +64,14 @@ impl Vm {
     /// Guest memory.
     pub fn memory(&self) -> &GuestMemoryMmap {
         &self.memory
+    }
+
+    /// Makes 4-byte guest writes of `datamatch` to the MMIO address `addr`
+    /// signal `event` inside KVM instead of exiting to the VMM.
+    pub fn register_ioevent(&self, event: &EventFd, addr: u64, datamatch: u32) -> Result<()> {
+        self.fd
+            .register_ioevent(event, &IoEventAddress::Mmio(addr), datamatch)
+            .map_err(|e| Error::Kvm("KVM_IOEVENTFD", e))
     }
 
     /// Makes writes to `event` inject interrupt line `gsi`.

@@ -174,18 +174,51 @@ impl MmioTransport {
         self.status = value;
     }
 
-    fn notify(&mut self, index: u32) {
-        if self.broken || self.status & status::DRIVER_OK == 0 {
+    /// Whether the driver finished setup and has not broken the device.
+    fn active(&self) -> bool {
+        !self.broken && self.status & status::DRIVER_OK != 0
+    }
+
+    /// The number of queues the device has.
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// The device's backend file descriptors (see [`VirtioDevice::event_fds`]).
+    pub fn device_event_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.device.event_fds()
+    }
+
+    /// Serves queue `index`: a QueueNotify write, or its ioeventfd fired.
+    pub fn notify(&mut self, index: u32) {
+        if !self.active() {
             return;
         }
-        let Some(queue) = self.queues.get_mut(index as usize) else {
+        let Some(queue) = self.queues.get(index as usize) else {
             log::debug!("virtio-mmio: notify for missing queue {index}");
             return;
         };
         if !queue.ready() {
             return;
         }
-        match self.device.process_queue(index as usize, queue, &self.mem) {
+        let result = self
+            .device
+            .process_queue(index as usize, &mut self.queues, &self.mem);
+        self.complete(result);
+    }
+
+    /// Lets the device handle readiness of its backend fd `index`.
+    pub fn device_event(&mut self, index: usize) {
+        let result = if self.active() {
+            self.device.handle_event(index, &mut self.queues, &self.mem)
+        } else {
+            self.device.handle_event(index, &mut [], &self.mem)
+        };
+        self.complete(result);
+    }
+
+    fn complete(&mut self, result: super::Result<bool>) {
+        match result {
             Ok(true) => self.raise(INT_VRING),
             Ok(false) => {}
             Err(e) => {

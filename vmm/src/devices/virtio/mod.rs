@@ -3,10 +3,13 @@
 //!
 //! Constants mirror include/uapi/linux/virtio_config.h and virtio_ids.h.
 
+pub mod event_loop;
 pub mod mmio;
 pub mod rng;
 #[cfg(test)]
 pub mod test_driver;
+
+use std::os::fd::RawFd;
 
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
@@ -49,15 +52,32 @@ pub trait VirtioDevice: Send {
     fn read_config(&self, offset: u64, data: &mut [u8]);
     /// Writes device configuration space at `offset`.
     fn write_config(&mut self, offset: u64, data: &[u8]);
-    /// Handles available chains of queue `index`; `Ok(true)` when the used
-    /// ring changed and the driver should be interrupted. `Err` marks the
-    /// device broken until the driver resets it.
+    /// Handles available chains of queue `index` of `queues` (all the
+    /// device's queues, so that a device can answer on another one);
+    /// `Ok(true)` when a used ring changed and the driver should be
+    /// interrupted. `Err` marks the device broken until the driver resets it.
     fn process_queue(
         &mut self,
         index: usize,
-        queue: &mut Queue,
+        queues: &mut [Queue],
         mem: &GuestMemoryMmap,
     ) -> Result<bool>;
+    /// File descriptors of the device's backend that the device event loop
+    /// polls for input; fixed for the device's life.
+    fn event_fds(&self) -> Vec<RawFd> {
+        Vec::new()
+    }
+    /// Handles readiness of `event_fds()[index]`. `queues` is empty while
+    /// the driver has not finished setting the device up (or broke it): the
+    /// device must still consume the readiness. Returns as `process_queue`.
+    fn handle_event(
+        &mut self,
+        _index: usize,
+        _queues: &mut [Queue],
+        _mem: &GuestMemoryMmap,
+    ) -> Result<bool> {
+        Ok(false)
+    }
     /// Returns to the state before the driver first touched the device.
     fn reset(&mut self);
 }

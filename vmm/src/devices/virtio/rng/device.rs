@@ -98,10 +98,13 @@ impl VirtioDevice for Rng {
 
     fn process_queue(
         &mut self,
-        _index: usize,
-        queue: &mut Queue,
+        index: usize,
+        queues: &mut [Queue],
         mem: &GuestMemoryMmap,
     ) -> Result<bool> {
+        let Some(queue) = queues.get_mut(index) else {
+            return Ok(false);
+        };
         let mut used = false;
         while let Some(chain) = queue.pop_descriptor_chain(mem) {
             let head = chain.head_index();
@@ -124,7 +127,7 @@ mod tests {
     use vm_memory::GuestAddress;
 
     fn run(driver: &TestDriver, queue: &mut Queue) -> Result<bool> {
-        Rng::new().process_queue(0, queue, &driver.mem)
+        Rng::new().process_queue(0, std::slice::from_mut(queue), &driver.mem)
     }
 
     #[test]
