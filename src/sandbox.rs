@@ -28,16 +28,7 @@ pub struct Sandbox {
 /// the field, when an image is not in the store.
 pub fn build(pod: &Pod, store: &ImageStore) -> Result<Sandbox> {
     let spec = pod.spec.as_ref().context("spec: Required value")?;
-    let name = pod
-        .metadata
-        .name
-        .clone()
-        .context("metadata.name: Required value")?;
-    let namespace = pod
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
+    let (namespace, name) = crate::manifest::pod_key(pod)?;
     let uid = pod.metadata.uid.clone().unwrap_or_default();
 
     // One disk per distinct image, in first-use order.

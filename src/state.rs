@@ -62,7 +62,7 @@ impl StateDir {
     }
 
     pub fn save(&self, record: &PodRecord) -> Result<()> {
-        let (ns, name) = record_key(record)?;
+        let (ns, name) = crate::manifest::pod_key(&record.pod)?;
         let path = self.pod_dir(&ns, &name).join("pod.json");
         let data = serde_json::to_vec_pretty(record).context("cannot encode pod record")?;
         write_atomic(&path, &data)
@@ -111,22 +111,6 @@ impl StateDir {
             Err(e) => Err(e).with_context(|| format!("cannot remove {}", dir.display())),
         }
     }
-}
-
-fn record_key(record: &PodRecord) -> Result<(String, String)> {
-    let name = record
-        .pod
-        .metadata
-        .name
-        .clone()
-        .context("pod record without a name")?;
-    let ns = record
-        .pod
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
-    Ok((ns, name))
 }
 
 fn read_names(dir: &Path) -> Result<Vec<String>> {

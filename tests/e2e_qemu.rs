@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{processes_mentioning, require_e2e, test_images, Podvm};
+use common::{processes_mentioning, require_e2e, Podvm};
 
 const TWO_CONTAINERS: &str = r#"
 apiVersion: v1
@@ -27,7 +27,7 @@ spec:
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
   - name: quiet
     image: docker.io/library/busybox:latest
-    command: ["sh", "-c", "sleep 1; exit 0"]
+    command: ["sh", "-c", "for i in 1 2 3; do echo tick $$i; sleep 0.5; done"]
 "#;
 
 const SLEEPER: &str = r#"
@@ -57,21 +57,15 @@ fn two_container_pod_runs_logs_succeeds_and_is_deleted_cleanly() {
     if !require_e2e("two_container_pod") {
         return;
     }
-    let p = Podvm::new();
-    let loaded = p.ok(&[
-        "image",
-        "load",
-        "-i",
-        test_images().join("busybox-oci.tar").to_str().unwrap(),
-    ]);
-    assert!(
-        loaded.contains("docker.io/library/busybox:latest"),
-        "{loaded}"
-    );
+    let p = Podvm::with_image("busybox-oci.tar");
 
     let manifest = p.write("pair.yaml", TWO_CONTAINERS);
     let out = p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(out.contains("pod/pair created"), "{out}");
+
+    // `logs -f` follows the running container and ends when it exits.
+    let followed = p.ok(&["logs", "-f", "pair", "-c", "quiet"]);
+    assert_eq!(followed, "tick 1\ntick 2\ntick 3\n");
 
     let pod = p.wait_pod("pair", Duration::from_secs(60), |v| {
         v["status"]["phase"] == "Succeeded"
@@ -121,13 +115,7 @@ fn exec_user_and_exit_codes_in_a_running_pod() {
     if !require_e2e("exec_in_running_pod") {
         return;
     }
-    let p = Podvm::new();
-    p.ok(&[
-        "image",
-        "load",
-        "-i",
-        test_images().join("busybox-docker.tar").to_str().unwrap(),
-    ]);
+    let p = Podvm::with_image("busybox-docker.tar");
     let manifest = p.write("sleeper.yaml", SLEEPER);
     p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
     let pod = p.wait_pod("sleeper", Duration::from_secs(60), |v| {
@@ -161,13 +149,7 @@ fn invalid_manifest_is_rejected_and_nothing_starts() {
     if !require_e2e("invalid_manifest") {
         return;
     }
-    let p = Podvm::new();
-    p.ok(&[
-        "image",
-        "load",
-        "-i",
-        test_images().join("busybox-oci.tar").to_str().unwrap(),
-    ]);
+    let p = Podvm::with_image("busybox-oci.tar");
     let bad = p.write(
         "bad.yaml",
         &SLEEPER.replace(

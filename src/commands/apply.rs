@@ -42,16 +42,7 @@ pub fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<()> {
 
 /// Creates and starts the pod; on failure nothing is left behind.
 pub fn create(ctx: &Ctx, mut pod: Pod, vm_args: &VmArgs) -> Result<PodRecord> {
-    let name = pod
-        .metadata
-        .name
-        .clone()
-        .context("metadata.name: Required value")?;
-    let namespace = pod
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
+    let (namespace, name) = manifest::pod_key(&pod)?;
     pod.metadata.namespace = Some(namespace.clone());
     pod.metadata.uid = Some(new_uid()?);
     pod.metadata.creation_timestamp = Some(Time(jiff::Timestamp::now()));

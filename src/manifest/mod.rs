@@ -64,6 +64,22 @@ impl fmt::Display for InvalidPod {
     }
 }
 
+/// The namespace (default "default") and name of a validated Pod.
+pub fn pod_key(pod: &Pod) -> anyhow::Result<(String, String)> {
+    use anyhow::Context;
+    let name = pod
+        .metadata
+        .name
+        .clone()
+        .context("metadata.name: Required value")?;
+    let namespace = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    Ok((namespace, name))
+}
+
 /// Reads a manifest file (`-` is stdin), checks it and returns the Pod.
 pub fn load(path: &Path) -> Result<Pod, ManifestError> {
     let display = path.display().to_string();

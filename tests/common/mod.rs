@@ -95,6 +95,16 @@ impl Podvm {
         }
     }
 
+    /// A fresh podvm whose store holds the test image `archive` (a file of
+    /// `tests/images/build-busybox.sh`'s output).
+    pub fn with_image(archive: &str) -> Self {
+        let p = Podvm::new();
+        let path = test_images().join(archive);
+        let out = p.ok(&["image", "load", "-i", path.to_str().unwrap()]);
+        assert!(out.contains("Loaded image: docker.io/"), "{out}");
+        p
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
