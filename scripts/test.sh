@@ -20,6 +20,9 @@ guest-image/build.sh
 step "test images (busybox, offline)"
 tests/images/build-busybox.sh target/test-images
 
+step "fuzz the protocol decoder (30 s per target)"
+scripts/fuzz.sh 30
+
 step "tests"
 # Every test must run: a missing prerequisite fails instead of skipping.
 export PODVM_REQUIRE_ALL_TESTS=1
