@@ -176,6 +176,20 @@ impl Podvm {
     }
 }
 
+impl Drop for Podvm {
+    /// A failed test must not leave VMs running: kill whatever still
+    /// mentions this podvm's state folder.
+    fn drop(&mut self) {
+        for line in processes_mentioning(&self.state_dir()) {
+            if let Some(pid) = line.split(':').next().and_then(|p| p.parse::<i32>().ok()) {
+                // SAFETY: kill(2) with a pid and a signal number has no
+                // memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
 /// Processes whose command line mentions `needle`.
 pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.to_string_lossy().to_string();
