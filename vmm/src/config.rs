@@ -17,6 +17,8 @@ pub const DEFAULT_MEMORY_MIB: u64 = 128;
 pub const MIN_MEMORY_MIB: u64 = 2;
 /// Largest guest memory accepted (1 TiB).
 pub const MAX_MEMORY_MIB: u64 = 1 << 20;
+/// Most virtio devices: one IOAPIC pin each, from 5 to 23.
+pub const MAX_VIRTIO_DEVICES: usize = 19;
 /// Most vCPUs accepted (APIC IDs are 8 bits; kept well below).
 pub const MAX_VCPUS: u8 = 64;
 
@@ -75,6 +77,91 @@ pub struct VmConfig {
     /// Whether the guest gets a virtio-rng device.
     #[serde(default)]
     pub rng: bool,
+    /// virtio-blk disks, in the order the guest sees them (vda, vdb, ...).
+    #[serde(default)]
+    pub disks: Vec<DiskConfig>,
+    /// The virtio-vsock device, if any.
+    #[serde(default)]
+    pub vsock: Option<VsockConfig>,
+}
+
+/// The virtio-vsock device: `--vsock uds=PATH[,cid=N]` or the JSON object
+/// `{"uds": PATH, "cid": N}`. The host connects to `uds` and writes
+/// `CONNECT <port>\n`; guest connections to port P go to `<uds>_P`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VsockConfig {
+    /// The listening Unix socket (must not exist yet).
+    pub uds: PathBuf,
+    /// The guest's CID.
+    #[serde(default = "default_guest_cid")]
+    pub cid: u64,
+}
+
+/// The guest CID unless configured otherwise.
+pub const DEFAULT_GUEST_CID: u64 = 3;
+
+fn default_guest_cid() -> u64 {
+    DEFAULT_GUEST_CID
+}
+
+impl std::str::FromStr for VsockConfig {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let invalid = |why: &str| Error::Invalid(format!("--vsock {text:?}: {why}"));
+        let (mut uds, mut cid) = (None, DEFAULT_GUEST_CID);
+        for item in text.split(',') {
+            match item.split_once('=') {
+                Some(("uds", path)) if !path.is_empty() => uds = Some(PathBuf::from(path)),
+                Some(("cid", n)) => cid = n.parse().map_err(|_| invalid("cid must be a number"))?,
+                _ => return Err(invalid("expected uds=PATH[,cid=N]")),
+            }
+        }
+        let uds = uds.ok_or_else(|| invalid("uds= is required"))?;
+        Ok(Self { uds, cid })
+    }
+}
+
+/// One virtio-blk disk: `--disk path=P,ro=true|false,serial=S` or the
+/// JSON object `{"path": P, "ro": bool, "serial": S}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskConfig {
+    /// The backing file.
+    pub path: PathBuf,
+    /// Read-only: the guest sees VIRTIO_BLK_F_RO and writes fail.
+    #[serde(default)]
+    pub ro: bool,
+    /// The serial the guest reads (GET_ID, `/sys/block/vdX/serial`).
+    #[serde(default)]
+    pub serial: Option<String>,
+}
+
+impl std::str::FromStr for DiskConfig {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let invalid = |why: &str| Error::Invalid(format!("--disk {text:?}: {why}"));
+        let (mut path, mut ro, mut serial) = (None, false, None);
+        for item in text.split(',') {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| invalid("expected key=value items"))?;
+            match key {
+                "path" if !value.is_empty() => path = Some(PathBuf::from(value)),
+                "ro" => {
+                    ro = value
+                        .parse()
+                        .map_err(|_| invalid("ro must be true or false"))?
+                }
+                "serial" => serial = Some(value.to_string()),
+                _ => return Err(invalid(&format!("unknown or empty {key:?}"))),
+            }
+        }
+        let path = path.ok_or_else(|| invalid("path= is required"))?;
+        Ok(Self { path, ro, serial })
+    }
 }
 
 fn default_cmdline() -> String {
@@ -114,6 +201,8 @@ impl VmConfig {
             vcpus: 1,
             serial: SerialOutput::Stdout,
             rng: false,
+            disks: Vec::new(),
+            vsock: None,
         }
     }
 
@@ -145,6 +234,27 @@ impl VmConfig {
                 self.vcpus
             )));
         }
+        if let Some(vsock) = &self.vsock {
+            // 0..=2 are reserved (hypervisor, local, host); u32::MAX is "any".
+            if !(3..u64::from(u32::MAX)).contains(&vsock.cid) {
+                return Err(Error::Invalid(format!(
+                    "vsock cid {} is reserved",
+                    vsock.cid
+                )));
+            }
+        }
+        let devices = usize::from(self.rng) + self.disks.len() + usize::from(self.vsock.is_some());
+        if devices > MAX_VIRTIO_DEVICES {
+            return Err(Error::Invalid(format!(
+                "{devices} virtio devices; at most {MAX_VIRTIO_DEVICES} (IOAPIC pins 5..=23)"
+            )));
+        }
+        for disk in &self.disks {
+            if let Some(serial) = &disk.serial {
+                crate::devices::virtio::blk::validate_serial(serial)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+        }
         Ok(())
     }
 
@@ -157,8 +267,8 @@ impl VmConfig {
         let last_reboot = self
             .cmdline
             .split_ascii_whitespace()
-            .filter_map(|word| word.strip_prefix("reboot="))
-            .last();
+            .rev()
+            .find_map(|word| word.strip_prefix("reboot="));
         if last_reboot == Some("k") {
             self.cmdline.clone()
         } else if self.cmdline.trim().is_empty() {
@@ -221,6 +331,66 @@ mod tests {
         assert_eq!(config.kernel_cmdline(), "reboot=k reboot=t reboot=k");
         config.cmdline = String::new();
         assert_eq!(config.kernel_cmdline(), "reboot=k");
+    }
+
+    #[test]
+    fn disks_parse_from_flags_and_json() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let disk: DiskConfig = "path=/img/a.erofs,ro=true,serial=img-a".parse()?;
+        assert_eq!(
+            disk,
+            DiskConfig {
+                path: "/img/a.erofs".into(),
+                ro: true,
+                serial: Some("img-a".into()),
+            }
+        );
+        let rw: DiskConfig = "path=/rw.img".parse()?;
+        assert!(!rw.ro && rw.serial.is_none());
+        for bad in ["ro=true", "path=", "path=/a,ro=yes", "path=/a,size=3", "/a"] {
+            assert!(bad.parse::<DiskConfig>().is_err(), "{bad}");
+        }
+        let config: VmConfig = serde_json::from_str(
+            r#"{"kernel": "/k", "disks": [{"path": "/a", "ro": true, "serial": "s"}, {"path": "/b"}]}"#,
+        )?;
+        assert_eq!(config.disks[0], disk_with("/a", true, Some("s")));
+        assert_eq!(config.disks[1], disk_with("/b", false, None));
+        let mut config = config;
+        config.disks[1].serial = Some("has space".into());
+        assert!(config.validate().is_err());
+        config.disks = vec![disk_with("/a", false, None); MAX_VIRTIO_DEVICES + 1];
+        assert!(config.validate().is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn vsock_parses_from_flags_and_json() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let vsock: VsockConfig = "uds=/run/vm.sock".parse()?;
+        assert_eq!((vsock.uds.to_str(), vsock.cid), (Some("/run/vm.sock"), 3));
+        let vsock: VsockConfig = "uds=/v,cid=42".parse()?;
+        assert_eq!(vsock.cid, 42);
+        for bad in ["cid=3", "uds=", "uds=/v,cid=x", "uds=/v,port=1"] {
+            assert!(bad.parse::<VsockConfig>().is_err(), "{bad}");
+        }
+        let mut config: VmConfig =
+            serde_json::from_str(r#"{"kernel": "/k", "vsock": {"uds": "/v"}}"#)?;
+        assert_eq!(config.vsock.as_ref().map(|v| v.cid), Some(3));
+        config.validate()?;
+        for cid in [2, u64::from(u32::MAX)] {
+            config.vsock = Some(VsockConfig {
+                uds: "/v".into(),
+                cid,
+            });
+            assert!(config.validate().is_err(), "cid {cid}");
+        }
+        Ok(())
+    }
+
+    fn disk_with(path: &str, ro: bool, serial: Option<&str>) -> DiskConfig {
+        DiskConfig {
+            path: path.into(),
+            ro,
+            serial: serial.map(Into::into),
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use podvm_vmm::config::{DiskConfig, VsockConfig};
 use podvm_vmm::devices::legacy::SerialOutput;
 use podvm_vmm::probe::{probe_kvm_with_deadline, DEFAULT_KVM_DEVICE};
 use podvm_vmm::{logger, Machine, VmConfig};
@@ -66,6 +67,13 @@ struct RunArgs {
     /// Give the guest a virtio-rng device.
     #[arg(long)]
     rng: bool,
+    /// A virtio-blk disk, `path=P[,ro=true|false][,serial=S]`; repeatable,
+    /// added after those of `--config`.
+    #[arg(long = "disk")]
+    disks: Vec<DiskConfig>,
+    /// The virtio-vsock device, `uds=PATH[,cid=N]` (CID 3 by default).
+    #[arg(long)]
+    vsock: Option<VsockConfig>,
     /// The KVM device.
     #[arg(long, default_value = DEFAULT_KVM_DEVICE)]
     dev: PathBuf,
@@ -101,6 +109,10 @@ impl RunArgs {
             config.serial = serial.clone();
         }
         config.rng |= self.rng;
+        config.disks.extend(self.disks.iter().cloned());
+        if let Some(vsock) = &self.vsock {
+            config.vsock = Some(vsock.clone());
+        }
         config.validate()?;
         Ok(config)
     }

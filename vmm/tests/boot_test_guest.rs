@@ -267,3 +267,42 @@ fn bad_kernel_is_a_vmm_error() {
         assert!(run.stderr.contains("kernel image"), "{}", run.stderr);
     }
 }
+
+#[test]
+fn test_guest_reads_a_disk_through_virtio_blk() {
+    let Some(guest) = prerequisites("test_guest_reads_a_disk_through_virtio_blk") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = dir.path().join("disk.img");
+    let mut content = b"PODVM-DISK-SECTOR0 hello world!!".to_vec();
+    content.resize(512 * 8, 0);
+    std::fs::write(&disk, &content).expect("write disk");
+    let other = dir.path().join("other.img");
+    std::fs::write(&other, [0u8; 512]).expect("write disk");
+    let run = podvm_vmm(&[
+        "--kernel",
+        path_str(guest),
+        "--memory-mib",
+        "32",
+        "--rng",
+        "--disk",
+        &format!("path={},ro=true,serial=podvm-disk-1", path_str(&disk)),
+        "--disk",
+        &format!("path={}", path_str(&other)),
+        "--cmdline",
+        "testguest.mem_mib=32 testguest.blk=1",
+    ]);
+    assert!(run.stdout.contains("ok virtio-blk\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("blk capacity: 8 sectors"));
+    assert!(run
+        .stdout
+        .contains("blk sector0: PODVM-DISK-SECTOR0 hello world!!"));
+    assert!(run.stdout.contains("blk serial: podvm-disk-1........"));
+    assert!(
+        !run.stderr.contains("no ioeventfd"),
+        "queue notifies went through KVM ioeventfds: {}",
+        run.stderr
+    );
+    assert_eq!(run.status.code(), Some(0));
+}

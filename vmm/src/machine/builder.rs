@@ -15,9 +15,11 @@ use crate::devices::legacy::{
     serial::EventFdTrigger, DebugExit, SerialDevice, COM1_IRQ, COM1_LEN, COM1_PORT,
     DEBUG_EXIT_PORT, I8042, I8042_LEN, I8042_PORT,
 };
+use crate::devices::virtio::blk::Block;
 use crate::devices::virtio::event_loop::EventLoop;
 use crate::devices::virtio::mmio::{reg, MmioTransport};
 use crate::devices::virtio::rng::Rng;
+use crate::devices::virtio::vsock::{UnixBackend, Vsock};
 use crate::devices::virtio::VirtioDevice;
 use crate::devices::Bus;
 use crate::probe::{open_kvm, DEFAULT_KVM_DEVICE};
@@ -97,6 +99,17 @@ fn virtio_bus(
     let mut devices: Vec<(&'static str, Box<dyn VirtioDevice>)> = Vec::new();
     if config.rng {
         devices.push(("virtio-rng", Box::new(Rng::new())));
+    }
+    for disk in &config.disks {
+        let block = Block::new(disk).map_err(|e| Error::Device("virtio-blk", e.to_string()))?;
+        devices.push(("virtio-blk", Box::new(block)));
+    }
+    if let Some(vsock) = &config.vsock {
+        let vsock_err =
+            |e: crate::devices::virtio::vsock::Error| Error::Device("virtio-vsock", e.to_string());
+        let backend = UnixBackend::bind(&vsock.uds).map_err(vsock_err)?;
+        let device = Vsock::new(vsock.cid, Box::new(backend)).map_err(vsock_err)?;
+        devices.push(("virtio-vsock", Box::new(device)));
     }
     let mut bus = Bus::new();
     for ((name, device), index) in devices.into_iter().zip(0u32..) {

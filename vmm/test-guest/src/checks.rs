@@ -24,7 +24,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn check(&mut self, name: &str, ok: bool, detail: core::fmt::Arguments<'_>) {
+    pub fn check(&mut self, name: &str, ok: bool, detail: core::fmt::Arguments<'_>) {
         if ok {
             let _ = writeln!(Serial, "ok {name}");
         } else {
@@ -56,12 +56,13 @@ pub fn run_all(zero_page: u64, report: &mut Report) -> &'static [u8] {
     check_page_tables(report);
     check_cpuid(cmdline, report);
     check_virtio_mmio(cmdline, report);
+    crate::virtio_blk::check(cmdline, report);
     cmdline
 }
 
 /// The VMM's identity map covers the first GiB only: map the 2 MiB page
 /// holding `addr` (below 4 GiB), uncached, with a page directory at 0xc000.
-fn map_above_1gib(addr: u64) {
+pub fn map_above_1gib(addr: u64) {
     const PD: u64 = 0xc000;
     let gib = (addr >> 30) & 3;
     let slot = (addr >> 21) & 511;
@@ -75,7 +76,7 @@ fn map_above_1gib(addr: u64) {
 }
 
 /// Parses `0x...` hexadecimal.
-fn hex(text: &[u8]) -> Option<u64> {
+pub fn hex(text: &[u8]) -> Option<u64> {
     let digits = text.strip_prefix(b"0x")?;
     digits.iter().try_fold(0u64, |acc, b| {
         let digit = (*b as char).to_digit(16)?;

@@ -10,6 +10,7 @@
 mod checks;
 mod cmdline;
 mod io;
+mod virtio_blk;
 
 use core::fmt::Write;
 

@@ -2,8 +2,10 @@
 //! include/uapi/linux/virtio_mmio.h), version 2 only.
 //!
 //! It owns the device's queues and the status/feature handshake. Queue
-//! notifications are handled on the vCPU thread that wrote QueueNotify;
-//! the interrupt is an eventfd the VMM registers as a KVM irqfd. A device
+//! notifications normally arrive through KVM ioeventfds on the device
+//! event loop ([`MmioTransport::notify`]); a QueueNotify write that still
+//! exits to the VMM (no ioeventfd) is served on the vCPU thread. The
+//! interrupt is an eventfd the VMM registers as a KVM irqfd. A device
 //! that reports a broken queue gets DEVICE_NEEDS_RESET and is ignored
 //! until the driver resets it.
 

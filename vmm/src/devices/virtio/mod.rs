@@ -3,11 +3,13 @@
 //!
 //! Constants mirror include/uapi/linux/virtio_config.h and virtio_ids.h.
 
+pub mod blk;
 pub mod event_loop;
 pub mod mmio;
 pub mod rng;
 #[cfg(test)]
 pub mod test_driver;
+pub mod vsock;
 
 use std::os::fd::RawFd;
 

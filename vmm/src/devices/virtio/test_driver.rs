@@ -30,6 +30,9 @@ pub struct TestDriver {
     pub mem: GuestMemoryMmap,
     /// Queue size.
     pub size: u16,
+    /// Added to [`DESC_TABLE`], [`AVAIL_RING`] and [`USED_RING`], so that
+    /// several drivers (queues) can share one memory.
+    pub base: u64,
     avail_idx: u16,
 }
 
@@ -38,9 +41,16 @@ impl TestDriver {
     pub fn new(size: u16) -> Self {
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM_SIZE)])
             .expect("test guest memory");
+        Self::on(mem, size, 0)
+    }
+
+    /// A queue whose rings sit `base` bytes above the default addresses of
+    /// `mem` (use multiples of 0x4000 below [`DATA`]).
+    pub fn on(mem: GuestMemoryMmap, size: u16, base: u64) -> Self {
         Self {
             mem,
             size,
+            base,
             avail_idx: 0,
         }
     }
@@ -49,16 +59,16 @@ impl TestDriver {
     pub fn queue(&self, max_size: u16) -> Queue {
         let mut queue = Queue::new(max_size).expect("queue");
         queue.set_size(self.size);
-        queue.set_desc_table_address(Some(DESC_TABLE as u32), Some(0));
-        queue.set_avail_ring_address(Some(AVAIL_RING as u32), Some(0));
-        queue.set_used_ring_address(Some(USED_RING as u32), Some(0));
+        queue.set_desc_table_address(Some((self.base + DESC_TABLE) as u32), Some(0));
+        queue.set_avail_ring_address(Some((self.base + AVAIL_RING) as u32), Some(0));
+        queue.set_used_ring_address(Some((self.base + USED_RING) as u32), Some(0));
         queue.set_ready(true);
         queue
     }
 
     /// Writes descriptor `index`.
     pub fn set_desc(&self, index: u16, (addr, len, flags, next): Desc) {
-        let at = DESC_TABLE + u64::from(index) * 16;
+        let at = self.base + DESC_TABLE + u64::from(index) * 16;
         self.mem.write_obj(addr, GuestAddress(at)).expect("desc");
         self.mem.write_obj(len, GuestAddress(at + 8)).expect("desc");
         self.mem
@@ -81,24 +91,24 @@ impl TestDriver {
 
     /// Puts `head` on the available ring and bumps its index.
     pub fn make_available(&mut self, head: u16) {
-        let slot = AVAIL_RING + 4 + u64::from(self.avail_idx % self.size) * 2;
+        let slot = self.base + AVAIL_RING + 4 + u64::from(self.avail_idx % self.size) * 2;
         self.mem.write_obj(head, GuestAddress(slot)).expect("avail");
         self.avail_idx = self.avail_idx.wrapping_add(1);
         self.mem
-            .write_obj(self.avail_idx, GuestAddress(AVAIL_RING + 2))
+            .write_obj(self.avail_idx, GuestAddress(self.base + AVAIL_RING + 2))
             .expect("avail idx");
     }
 
     /// The used ring's index.
     pub fn used_idx(&self) -> u16 {
         self.mem
-            .read_obj(GuestAddress(USED_RING + 2))
+            .read_obj(GuestAddress(self.base + USED_RING + 2))
             .expect("used idx")
     }
 
     /// Used ring entry `n`: (descriptor head, bytes written).
     pub fn used(&self, n: u16) -> (u32, u32) {
-        let at = USED_RING + 4 + u64::from(n % self.size) * 8;
+        let at = self.base + USED_RING + 4 + u64::from(n % self.size) * 8;
         (
             self.mem.read_obj(GuestAddress(at)).expect("used id"),
             self.mem.read_obj(GuestAddress(at + 4)).expect("used len"),

@@ -66,9 +66,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// characters, no spaces or commas (it travels in `--disk` and in sysfs).
 pub fn validate_serial(serial: &str) -> Result<()> {
     let ok = serial.len() <= VIRTIO_BLK_ID_BYTES
-        && serial
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b',');
+        && serial.bytes().all(|b| b.is_ascii_graphic() && b != b',');
     if ok {
         Ok(())
     } else {
