@@ -2,6 +2,8 @@
 //! agent over vhost-device-vsock. Needs root, qemu, vhost-device-vsock, the
 //! guest image and the test images (scripts/test.sh provides them all).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -57,8 +59,41 @@ fn two_container_pod_runs_logs_succeeds_and_is_deleted_cleanly() {
     if !require_e2e("two_container_pod") {
         return;
     }
-    let p = Podvm::with_image("busybox-oci.tar");
+    two_container_pod(&Podvm::with_image("busybox-oci.tar"));
+}
 
+/// The same pod on the builtin VMM where this host's KVM can run a Linux
+/// guest; elsewhere `--hypervisor builtin` must refuse, saying why, and
+/// start nothing.
+#[test]
+fn builtin_hypervisor_runs_the_pod_or_refuses_clearly() {
+    if !require_e2e("builtin_hypervisor") {
+        return;
+    }
+    let mut p = Podvm::with_image("busybox-oci.tar");
+    p.hypervisor = "builtin";
+    let check = p.ok(&["host-check"]);
+    if check.contains("kvm can run a Linux guest: true") {
+        two_container_pod(&p);
+        return;
+    }
+    let manifest = p.write("pair.yaml", TWO_CONTAINERS);
+    let out = p.run(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a KVM that can run a Linux guest"),
+        "{err}"
+    );
+    assert!(processes_mentioning(&p.state_dir()).is_empty());
+    assert!(p.ok(&["get", "pods", "-o", "name"]).is_empty());
+    podvm_testsupport::note(
+        "builtin_hypervisor",
+        "this host's KVM cannot run a Linux guest: checked that --hypervisor builtin refuses; the pod itself did not run on the builtin VMM",
+    );
+}
+
+fn two_container_pod(p: &Podvm) {
     let manifest = p.write("pair.yaml", TWO_CONTAINERS);
     let out = p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(out.contains("pod/pair created"), "{out}");

@@ -4,17 +4,20 @@
 //! the guest image are the same whichever backend runs the pod.
 
 mod accel;
+mod builtin;
 mod process;
 mod qemu;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 pub use accel::{host_kvm_verdict, KvmVerdict};
+pub use builtin::Builtin;
 pub use process::TrackedProcess;
 pub use qemu::Qemu;
 
@@ -99,13 +102,59 @@ pub trait Hypervisor {
 }
 
 /// Picks the backend for `kind` on this host.
+///
+/// `auto` is qemu for now (with `-accel kvm` where KVM can run a Linux
+/// guest, TCG otherwise): the builtin VMM has not yet booted a pod on a host
+/// with hardware virtualization, and becomes `auto`'s choice there once it
+/// has (docs/decisions.md).
 pub fn select(kind: HypervisorKind) -> Result<Box<dyn Hypervisor>> {
+    let kvm = host_kvm_verdict();
     match kind {
-        HypervisorKind::Qemu | HypervisorKind::Auto => Ok(Box::new(Qemu::new(host_kvm_verdict())?)),
-        HypervisorKind::Builtin => bail!(
-            "the builtin hypervisor (podvm-vmm) cannot boot pods yet; use --hypervisor qemu or auto"
-        ),
+        HypervisorKind::Qemu | HypervisorKind::Auto => Ok(Box::new(Qemu::new(kvm)?)),
+        HypervisorKind::Builtin => Ok(Box::new(Builtin::new(&kvm)?)),
     }
+}
+
+/// Waits until `owner` created the socket at `path`.
+fn wait_for_socket(path: &Path, owner: &TrackedProcess, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        if !owner.is_alive() {
+            bail!("{} exited before creating {}", owner.name, path.display());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not create {} within {timeout:?}",
+                owner.name,
+                path.display()
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// `$ENV_VAR`, else `name` next to this executable, on PATH, or in podvm's
+/// tool cache.
+fn find_tool(env_var: &str, name: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env_var) {
+        return Some(PathBuf::from(p));
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let cached = fs::read_dir("/var/cache/podvm/tools")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"));
+    beside
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .chain(cached)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 fn remove_sockets(dir: &Path) {

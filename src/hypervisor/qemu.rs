@@ -5,12 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{tail, Hypervisor, KvmVerdict, TrackedProcess, VmConfig, VmRecord};
+use super::{
+    find_tool, tail, wait_for_socket, Hypervisor, KvmVerdict, TrackedProcess, VmConfig, VmRecord,
+};
 
 /// Guest CID given to every VM (each VM has its own vsock device and socket).
 const GUEST_CID: u32 = 3;
@@ -162,40 +163,4 @@ impl Hypervisor for Qemu {
         }
         Ok(record)
     }
-}
-
-fn wait_for_socket(path: &Path, owner: &TrackedProcess, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while !path.exists() {
-        if !owner.is_alive() {
-            bail!("{} exited before creating {}", owner.name, path.display());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{} did not create {} within {timeout:?}",
-                owner.name,
-                path.display()
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
-}
-
-/// `$ENV_VAR`, else `name` on PATH, else podvm's tool cache.
-fn find_tool(env_var: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env_var) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let cache = PathBuf::from("/var/cache/podvm/tools");
-    let cached = std::fs::read_dir(&cache)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin"));
-    std::env::split_paths(&path)
-        .chain(cached)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }

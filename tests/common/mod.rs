@@ -83,11 +83,14 @@ pub fn test_images() -> PathBuf {
 /// A `podvm` with its own state and image store.
 pub struct Podvm {
     pub dir: tempfile::TempDir,
+    /// `--hypervisor` for `apply` (qemu unless a test says otherwise).
+    pub hypervisor: &'static str,
 }
 
 impl Podvm {
     pub fn new() -> Self {
         Podvm {
+            hypervisor: "qemu",
             dir: tempfile::Builder::new()
                 .prefix("podvm-e2e")
                 .tempdir()
@@ -114,7 +117,7 @@ impl Podvm {
         c.env("PODVM_STATE_DIR", self.state_dir())
             .env("PODVM_IMAGE_DIR", self.dir.path().join("images"))
             .env("PODVM_GUEST_DIR", guest_dir())
-            .env("PODVM_HYPERVISOR", "qemu");
+            .env("PODVM_HYPERVISOR", self.hypervisor);
         c
     }
 

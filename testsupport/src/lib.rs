@@ -26,3 +26,10 @@ pub fn skip(test: &str, why: &str) {
         "\n!!! SKIP {test}: {why} — this test did NOT run\n"
     );
 }
+
+/// Says loudly (uncaptured) that `test` checked less than it would on
+/// another machine, and why — for tests that run a reduced check rather than
+/// skip.
+pub fn note(test: &str, what: &str) {
+    let _ = writeln!(std::io::stderr(), "\n!!! NOTE {test}: {what}\n");
+}
