@@ -20,7 +20,7 @@ guest-image/build.sh
 step "test images (busybox, offline)"
 tests/images/build-busybox.sh target/test-images
 
-step "fuzz the protocol decoder (30 s per target)"
+step "fuzz the decoders: protocol frames, virtqueues (30 s per target)"
 scripts/fuzz.sh 30
 
 step "tests"
