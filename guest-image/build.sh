@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # guest-image/build.sh: builds the podvm guest: a minimal Linux 6.1 kernel
-# (vmlinux ELF with the PVH entry; cached by input hash under
+# (vmlinux ELF with the PVH entry, patches/*.patch applied; cached under
 # ${PODVM_CACHE_DIR:-/var/cache/podvm}/kernel/<key>/) and an initramfs whose
 # /init is the static musl podvm-agent. Results go to --out DIR
 # (default <repo>/target/guest): vmlinux, initramfs.cpio.gz.
@@ -17,6 +17,8 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
 SELF="$SCRIPT_DIR/$(basename "${BASH_SOURCE[0]}")"
 FRAGMENT="$SCRIPT_DIR/kernel.config"
+# Patches applied (in name order, patch -p1) to the extracted kernel source.
+PATCH_DIR="$SCRIPT_DIR/patches"
 CACHE_DIR="${PODVM_CACHE_DIR:-/var/cache/podvm}"
 KERNEL_CACHE="$CACHE_DIR/kernel"
 KERNEL_PKG="linux-source-6.1"
@@ -82,7 +84,33 @@ kernel_key() {
         printf 'linux-source: %s\n' "$version"
         printf 'fragment: %s\n' "$(sha256_of_stdin <"$FRAGMENT")"
         printf 'script: %s\n' "$(printf '%s' "$section" | sha256_of_stdin)"
+        printf 'patches: %s\n' "$(kernel_patches_digest)"
     } | sha256_of_stdin | cut -c1-16
+}
+
+# kernel_patches: the patch files, one per line, in the order they are applied.
+kernel_patches() {
+    [[ -d "$PATCH_DIR" ]] || return 0
+    find "$PATCH_DIR" -maxdepth 1 -type f -name '*.patch' | LC_ALL=C sort
+}
+
+# kernel_patches_digest: sha256 over the names and contents of all patches.
+kernel_patches_digest() {
+    local p
+    kernel_patches | while IFS= read -r p; do
+        printf '%s %s\n' "$(basename "$p")" "$(sha256_of_stdin <"$p")"
+    done | sha256_of_stdin
+}
+
+# kernel_apply_patches SRC LOG: apply every patch with patch -p1, failing on
+# the first one that does not apply cleanly (no fuzz).
+kernel_apply_patches() {
+    local src="$1" logf="$2" p
+    while IFS= read -r p; do
+        log "kernel: applying $(basename "$p")"
+        (cd "$src" && patch -p1 --forward --fuzz=0 --no-backup-if-mismatch <"$p") >>"$logf" 2>&1 \
+            || { tail -n 20 "$logf" >&2; die "patch $p does not apply to $KERNEL_PKG; full log: $logf"; }
+    done < <(kernel_patches)
 }
 
 kernel_prereqs() {
@@ -97,6 +125,7 @@ kernel_prereqs() {
     need_cmd readelf binutils
     need_cmd perl perl
     need_cmd flock util-linux
+    need_cmd patch patch
     need_file /usr/include/gelf.h libelf-dev
     need_file /usr/include/openssl/ssl.h libssl-dev
 }
@@ -195,6 +224,7 @@ kernel_ensure() {
     log "kernel: extracting $KERNEL_TARBALL"
     tar -xJf "$KERNEL_TARBALL" -C "$build" --strip-components=1 \
         || die "cannot extract $KERNEL_TARBALL into $build"
+    kernel_apply_patches "$build" "$logf"
     kernel_configure "$build" "$logf"
     kernel_make "$build" "$logf"
 
@@ -207,6 +237,8 @@ kernel_ensure() {
         printf 'key: %s\n' "$key"
         printf 'linux-source: %s\n' "$(kernel_source_version)"
         printf 'fragment-sha256: %s\n' "$(sha256_of_stdin <"$FRAGMENT")"
+        printf 'patches: %s\n' "$(kernel_patches | xargs -r -n1 basename | tr '\n' ' ')"
+        printf 'patches-sha256: %s\n' "$(kernel_patches_digest)"
         printf 'build-seconds: %s\n' "$(( SECONDS - start ))"
         printf 'built: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     } >"$entry.tmp/build-info"

@@ -118,7 +118,7 @@ fn virtio_bus(
         let interrupt =
             EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Device(name, e.to_string()))?;
         vm.register_irqfd(&interrupt, irq)?;
-        let transport = MmioTransport::new(device, vm.memory().clone(), interrupt);
+        let transport = MmioTransport::new(device, base, vm.memory().clone(), interrupt);
         let queues = transport.queue_count();
         let transport = Arc::new(Mutex::new(transport));
         let loop_err =

@@ -185,6 +185,7 @@ mod tests {
         let irq = EventFd::new(EFD_NONBLOCK).unwrap();
         let t = Arc::new(Mutex::new(MmioTransport::new(
             Box::new(Rng::new()),
+            0xd000_0000,
             driver.mem.clone(),
             irq,
         )));

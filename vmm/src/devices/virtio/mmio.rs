@@ -7,12 +7,15 @@
 //! exits to the VMM (no ioeventfd) is served on the vCPU thread. The
 //! interrupt is an eventfd the VMM registers as a KVM irqfd. A device
 //! that reports a broken queue gets DEVICE_NEEDS_RESET and is ignored
-//! until the driver resets it.
+//! until the driver resets it. When the driver sets DRIVER_OK (or FAILED)
+//! the transport logs it, naming the device type, window and features
+//! (see [`super::device_status`]).
 
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
+use super::device_status::{device_type_name, driver_failed_message, driver_ok_message};
 use super::{VirtioDevice, VIRTIO_F_VERSION_1};
 use crate::devices::BusDevice;
 
@@ -69,6 +72,8 @@ pub const INT_CONFIG: u32 = 2;
 /// One virtio device behind an MMIO window.
 pub struct MmioTransport {
     device: Box<dyn VirtioDevice>,
+    /// Guest-physical address of the window, for log lines.
+    base: u64,
     mem: GuestMemoryMmap,
     interrupt: EventFd,
     queues: Vec<Queue>,
@@ -83,8 +88,14 @@ pub struct MmioTransport {
 }
 
 impl MmioTransport {
-    /// Wraps `device`; `interrupt` is signalled to interrupt the driver.
-    pub fn new(device: Box<dyn VirtioDevice>, mem: GuestMemoryMmap, interrupt: EventFd) -> Self {
+    /// Wraps `device`, whose window starts at guest-physical `base`;
+    /// `interrupt` is signalled to interrupt the driver.
+    pub fn new(
+        device: Box<dyn VirtioDevice>,
+        base: u64,
+        mem: GuestMemoryMmap,
+        interrupt: EventFd,
+    ) -> Self {
         let queues = device
             .queue_max_sizes()
             .iter()
@@ -92,6 +103,7 @@ impl MmioTransport {
             .collect();
         Self {
             device,
+            base,
             mem,
             interrupt,
             queues,
@@ -116,11 +128,26 @@ impl MmioTransport {
         self.status
     }
 
+    /// The features the driver negotiated (valid once FEATURES_OK is set).
+    pub fn driver_features(&self) -> u64 {
+        self.driver_features
+    }
+
+    /// `virtio-blk at 0xd0000000`: the device type and window, for logs.
+    fn label(&self) -> String {
+        format!(
+            "{} at {:#x}",
+            device_type_name(self.device.device_type()),
+            self.base
+        )
+    }
+
     fn selected_queue(&mut self) -> Option<&mut Queue> {
         self.queues.get_mut(self.queue_sel as usize)
     }
 
     fn raise(&mut self, bits: u32) {
+        log::trace!("virtio-mmio: {}: interrupt {bits:#x}", self.label());
         self.interrupt_status |= bits;
         if let Err(e) = self.interrupt.write(1) {
             log::error!("virtio-mmio: cannot signal the interrupt: {e}");
@@ -153,7 +180,8 @@ impl MmioTransport {
                 && self.driver_features & (1 << VIRTIO_F_VERSION_1) != 0;
             if !ok {
                 log::warn!(
-                    "virtio-mmio: driver features {:#x} not acceptable (offered {offered:#x})",
+                    "virtio-mmio: {}: driver features {:#x} not acceptable (offered {offered:#x})",
+                    self.label(),
                     self.driver_features
                 );
                 self.status = value & !status::FEATURES_OK;
@@ -167,13 +195,26 @@ impl MmioTransport {
                 .iter()
                 .position(|q| q.ready() && !q.is_valid(mem))
             {
-                log::warn!("virtio-mmio: queue {bad} lies outside guest memory");
+                log::warn!(
+                    "virtio-mmio: {}: queue {bad} lies outside guest memory",
+                    self.label()
+                );
                 self.status = value | status::DEVICE_NEEDS_RESET;
                 self.broken = true;
                 return;
             }
         }
         self.status = value;
+        let id = self.device.device_type();
+        if new_bits & status::DRIVER_OK != 0 {
+            log::info!(
+                "{}",
+                driver_ok_message(id, self.base, self.driver_features, value)
+            );
+        }
+        if new_bits & status::FAILED != 0 {
+            log::warn!("{}", driver_failed_message(id, self.base, value));
+        }
     }
 
     /// Whether the driver finished setup and has not broken the device.
@@ -203,6 +244,7 @@ impl MmioTransport {
         if !queue.ready() {
             return;
         }
+        log::trace!("virtio-mmio: {}: queue {index} notified", self.label());
         let result = self
             .device
             .process_queue(index as usize, &mut self.queues, &self.mem);
@@ -224,7 +266,10 @@ impl MmioTransport {
             Ok(true) => self.raise(INT_VRING),
             Ok(false) => {}
             Err(e) => {
-                log::warn!("virtio-mmio: device broken by the driver: {e}");
+                log::warn!(
+                    "virtio-mmio: {}: device broken by the driver: {e}",
+                    self.label()
+                );
                 self.broken = true;
                 self.status |= status::DEVICE_NEEDS_RESET;
                 self.raise(INT_CONFIG);
@@ -273,7 +318,10 @@ impl MmioTransport {
             }
             reg::QUEUE_SEL => self.queue_sel = value,
             reg::QUEUE_NOTIFY => self.notify(value),
-            reg::INTERRUPT_ACK => self.interrupt_status &= !value,
+            reg::INTERRUPT_ACK => {
+                log::trace!("virtio-mmio: {}: interrupt ack {value:#x}", self.label());
+                self.interrupt_status &= !value;
+            }
             reg::STATUS => self.set_status(value),
             reg::QUEUE_NUM if configuring => {
                 if let Some(q) = self.selected_queue() {
@@ -348,11 +396,49 @@ mod tests {
         TestDriver, AVAIL_RING, DATA, DESC_TABLE, F_WRITE, MEM_SIZE, USED_RING,
     };
     use crate::devices::virtio::VIRTIO_ID_RNG;
+    use std::sync::Mutex;
     use vmm_sys_util::eventfd::EFD_NONBLOCK;
+
+    /// The window address the test transports claim to sit at.
+    const TEST_BASE: u64 = 0xd000_0000;
+
+    /// Log lines recorded by [`CaptureLogger`] (all tests, all levels up to info).
+    static CAPTURED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// Records log lines so tests can check what the transport logs.
+    struct CaptureLogger;
+
+    impl log::Log for CaptureLogger {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Info
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                let mut lines = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
+                lines.push(format!("{} {}", record.level(), record.args()));
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    /// Installs [`CaptureLogger`] (once) and returns the captured lines
+    /// that contain `needle` so far.
+    fn captured(needle: &str) -> Vec<String> {
+        static LOGGER: CaptureLogger = CaptureLogger;
+        if log::set_logger(&LOGGER).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+        let lines = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
 
     fn transport(driver: &TestDriver) -> MmioTransport {
         let irq = EventFd::new(EFD_NONBLOCK).expect("eventfd");
-        MmioTransport::new(Box::new(Rng::new()), driver.mem.clone(), irq)
+        MmioTransport::new(Box::new(Rng::new()), TEST_BASE, driver.mem.clone(), irq)
     }
 
     fn rd(t: &mut MmioTransport, offset: u64) -> u32 {
@@ -461,5 +547,52 @@ mod tests {
         wr(&mut t, reg::QUEUE_DESC_LOW, 0xdead_0000);
         wr(&mut t, reg::QUEUE_NOTIFY, 0);
         assert_eq!(driver.used_idx(), 1);
+    }
+
+    #[test]
+    fn driver_ok_and_failed_are_logged_with_device_window_and_features() {
+        let _ = captured("");
+        let driver = TestDriver::new(8);
+        let irq = EventFd::new(EFD_NONBLOCK).expect("eventfd");
+        let base = 0xd000_7000;
+        let needle = "virtio-rng at 0xd0007000";
+        let mut t = MmioTransport::new(Box::new(Rng::new()), base, driver.mem.clone(), irq);
+        wr(&mut t, reg::STATUS, status::ACKNOWLEDGE | status::DRIVER);
+        wr(&mut t, reg::DRIVER_FEATURES_SEL, 1);
+        wr(&mut t, reg::DRIVER_FEATURES, 1);
+        wr(&mut t, reg::STATUS, 0xb);
+        assert!(captured(needle).is_empty(), "nothing before DRIVER_OK");
+        wr(&mut t, reg::QUEUE_SEL, 0);
+        wr(&mut t, reg::QUEUE_NUM, 8);
+        wr(&mut t, reg::QUEUE_DESC_LOW, DESC_TABLE as u32);
+        wr(&mut t, reg::QUEUE_AVAIL_LOW, AVAIL_RING as u32);
+        wr(&mut t, reg::QUEUE_USED_LOW, USED_RING as u32);
+        wr(&mut t, reg::QUEUE_READY, 1);
+        wr(&mut t, reg::STATUS, 0xf);
+        wr(&mut t, reg::STATUS, 0xf); // Rewriting the same status logs nothing new.
+        assert_eq!(t.driver_features(), 1 << VIRTIO_F_VERSION_1);
+        assert_eq!(
+            captured(needle),
+            [
+                "INFO virtio-mmio: virtio-rng at 0xd0007000: driver status DRIVER_OK, \
+              features 0x100000000 (ACKNOWLEDGE|DRIVER|FEATURES_OK|DRIVER_OK)"
+            ]
+        );
+        wr(&mut t, reg::STATUS, 0x8f);
+        let lines = captured(needle);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].starts_with("WARN ") && lines[1].contains("driver status FAILED"));
+    }
+
+    #[test]
+    fn driver_ok_with_a_broken_queue_is_not_logged_as_driver_ok() {
+        let _ = captured("");
+        let driver = TestDriver::new(8);
+        let irq = EventFd::new(EFD_NONBLOCK).expect("eventfd");
+        let mut t = MmioTransport::new(Box::new(Rng::new()), 0xd000_8000, driver.mem.clone(), irq);
+        handshake(&mut t, 8, MEM_SIZE as u64 - 16);
+        let lines = captured("virtio-rng at 0xd0008000");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("lies outside guest memory"), "{lines:?}");
     }
 }

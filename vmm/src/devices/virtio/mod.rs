@@ -4,6 +4,7 @@
 //! Constants mirror include/uapi/linux/virtio_config.h and virtio_ids.h.
 
 pub mod blk;
+pub mod device_status;
 pub mod event_loop;
 pub mod mmio;
 pub mod rng;
@@ -82,4 +83,31 @@ pub trait VirtioDevice: Send {
     }
     /// Returns to the state before the driver first touched the device.
     fn reset(&mut self);
+}
+
+/// Copies the part of a device's configuration space `config` that starts at
+/// the driver-chosen `offset` into `data`; bytes past its end read as zero.
+pub fn read_config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
+    data.fill(0);
+    if let Some(src) = usize::try_from(offset).ok().and_then(|o| config.get(o..)) {
+        let n = src.len().min(data.len());
+        data[..n].copy_from_slice(&src[..n]);
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::read_config_bytes;
+
+    #[test]
+    fn config_reads_are_bounded() {
+        let cfg = [1u8, 2, 3, 4];
+        let mut out = [9u8; 3];
+        read_config_bytes(&cfg, 2, &mut out);
+        assert_eq!(out, [3, 4, 0]);
+        read_config_bytes(&cfg, 4, &mut out);
+        assert_eq!(out, [0, 0, 0]);
+        read_config_bytes(&cfg, u64::MAX, &mut out);
+        assert_eq!(out, [0, 0, 0]);
+    }
 }

@@ -86,12 +86,7 @@ impl VirtioDevice for Vsock {
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         // struct virtio_vsock_config { __le64 guest_cid; }
-        data.fill(0);
-        let cid = self.guest_cid.to_le_bytes();
-        if let Some(src) = usize::try_from(offset).ok().and_then(|o| cid.get(o..)) {
-            let n = src.len().min(data.len());
-            data[..n].copy_from_slice(&src[..n]);
-        }
+        virtio::read_config_bytes(&self.guest_cid.to_le_bytes(), offset, data);
     }
 
     fn write_config(&mut self, offset: u64, _data: &[u8]) {
