@@ -83,6 +83,10 @@ pub struct VmConfig {
     /// The virtio-vsock device, if any.
     #[serde(default)]
     pub vsock: Option<VsockConfig>,
+    /// Whether each VMM thread runs under its seccomp filter
+    /// (see [`crate::seccomp`]); on unless set to `false`.
+    #[serde(default = "default_seccomp")]
+    pub seccomp: bool,
 }
 
 /// The virtio-vsock device: `--vsock uds=PATH[,cid=N]` or the JSON object
@@ -176,6 +180,10 @@ fn default_vcpus() -> u8 {
     1
 }
 
+fn default_seccomp() -> bool {
+    true
+}
+
 fn serialize_display<S: Serializer>(
     value: &SerialOutput,
     s: S,
@@ -203,6 +211,7 @@ impl VmConfig {
             rng: false,
             disks: Vec::new(),
             vsock: None,
+            seccomp: true,
         }
     }
 
@@ -391,6 +400,17 @@ mod tests {
             ro,
             serial: serial.map(Into::into),
         }
+    }
+
+    #[test]
+    fn seccomp_is_on_unless_turned_off() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        assert!(VmConfig::new("/k".into()).seccomp);
+        let config: VmConfig = serde_json::from_str(r#"{"kernel": "/k"}"#)?;
+        assert!(config.seccomp);
+        let config: VmConfig = serde_json::from_str(r#"{"kernel": "/k", "seccomp": false}"#)?;
+        assert!(!config.seccomp);
+        assert!(serde_json::from_str::<VmConfig>(r#"{"kernel": "/k", "seccomp": "no"}"#).is_err());
+        Ok(())
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod logger;
 pub mod machine;
 pub mod probe;
+pub mod seccomp;
 pub mod stop;
 pub mod vstate;
 

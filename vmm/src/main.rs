@@ -77,6 +77,10 @@ struct RunArgs {
     /// The KVM device.
     #[arg(long, default_value = DEFAULT_KVM_DEVICE)]
     dev: PathBuf,
+    /// Per-thread seccomp filters, `on` (the default) or `off`; overrides
+    /// the `seccomp` field (true/false) of `--config`.
+    #[arg(long, value_parser = parse_on_off)]
+    seccomp: Option<bool>,
     /// Log level on stderr: off, error, warn, info, debug, trace.
     #[arg(long, default_value = "warn", value_parser = parse_level)]
     log_level: log::LevelFilter,
@@ -113,8 +117,19 @@ impl RunArgs {
         if let Some(vsock) = &self.vsock {
             config.vsock = Some(vsock.clone());
         }
+        if let Some(seccomp) = self.seccomp {
+            config.seccomp = seccomp;
+        }
         config.validate()?;
         Ok(config)
+    }
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?} is not on or off")),
     }
 }
 

@@ -306,3 +306,79 @@ fn test_guest_reads_a_disk_through_virtio_blk() {
     );
     assert_eq!(run.status.code(), Some(0));
 }
+
+#[test]
+fn seccomp_filters_are_on_by_default_and_off_only_when_asked() {
+    let Some(guest) = prerequisites("seccomp_filters_are_on_by_default_and_off_only_when_asked")
+    else {
+        return;
+    };
+    let args = |extra: &[&'static str]| {
+        let mut args = vec![
+            "--kernel",
+            path_str(guest),
+            "--memory-mib",
+            "32",
+            "--cmdline",
+            "testguest.mem_mib=32 testguest.end=exit:0",
+            "--log-level",
+            "debug",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let installed = "seccomp filters installed on every VMM thread";
+    let default = podvm_vmm(&args(&[]));
+    assert_eq!(default.status.code(), Some(0));
+    assert!(default.stderr.contains(installed), "{}", default.stderr);
+    let on = podvm_vmm(&args(&["--seccomp", "on"]));
+    assert_eq!(on.status.code(), Some(0));
+    assert!(on.stderr.contains(installed));
+
+    let off = podvm_vmm(&args(&["--seccomp", "off"]));
+    assert_eq!(off.status.code(), Some(0));
+    assert!(!off.stderr.contains(installed));
+    assert!(off.stderr.contains("WARN") && off.stderr.contains("seccomp is off"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("vm.json");
+    let json = serde_json::json!({
+        "kernel": path_str(guest),
+        "memory_mib": 32,
+        "cmdline": "testguest.mem_mib=32 testguest.end=exit:0",
+        "seccomp": false,
+    });
+    std::fs::write(&config, json.to_string()).expect("write config");
+    let from_json = podvm_vmm(&["--config", path_str(&config), "--log-level", "debug"]);
+    assert_eq!(from_json.status.code(), Some(0));
+    assert!(from_json.stderr.contains("seccomp is off"));
+    let flag_wins = podvm_vmm(&[
+        "--config",
+        path_str(&config),
+        "--seccomp",
+        "on",
+        "--log-level",
+        "debug",
+    ]);
+    assert_eq!(flag_wins.status.code(), Some(0));
+    assert!(flag_wins.stderr.contains(installed));
+
+    // Tearing down a vsock device removes its socket file, on the main
+    // thread, under its filter.
+    let uds = dir.path().join("v.sock");
+    let uds_arg = format!("uds={}", path_str(&uds));
+    let mut with_vsock = args(&[]);
+    with_vsock.extend_from_slice(&["--vsock", &uds_arg, "--rng", "--disk"]);
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, vec![0u8; 4096]).expect("write disk");
+    let disk_arg = format!("path={}", path_str(&disk));
+    with_vsock.push(&disk_arg);
+    let vsock = podvm_vmm(&with_vsock);
+    assert_eq!(vsock.status.code(), Some(0), "{}", vsock.stderr);
+    assert!(vsock.stderr.contains(installed));
+    assert!(!uds.exists(), "the vsock socket file is removed at exit");
+
+    let bad = podvm_vmm(&args(&["--seccomp", "maybe"]));
+    assert!(!bad.status.success());
+    assert!(bad.stderr.contains("is not on or off"), "{}", bad.stderr);
+}

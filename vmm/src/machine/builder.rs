@@ -23,6 +23,7 @@ use crate::devices::virtio::vsock::{UnixBackend, Vsock};
 use crate::devices::virtio::VirtioDevice;
 use crate::devices::Bus;
 use crate::probe::{open_kvm, DEFAULT_KVM_DEVICE};
+use crate::seccomp::Filters;
 use crate::stop::StopSender;
 use crate::vstate::{Vcpu, Vm};
 
@@ -74,6 +75,12 @@ impl Machine {
             .as_cstring()
             .map(|c| c.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let seccomp = if config.seccomp {
+            Some(Filters::new()?)
+        } else {
+            log::warn!("seccomp is off: VMM threads run without syscall filters");
+            None
+        };
         Ok(Machine {
             vm: Arc::new(vm),
             vcpus,
@@ -81,6 +88,7 @@ impl Machine {
             boot,
             cmdline,
             event_loop,
+            seccomp,
             _kvm: kvm,
         })
     }

@@ -12,6 +12,7 @@ use kvm_ioctls::Kvm;
 
 use crate::boot::BootSetup;
 use crate::devices::virtio::event_loop::EventLoop;
+use crate::seccomp::Filters;
 use crate::stop::StopReason;
 use crate::vstate::{Vcpu, Vm};
 
@@ -36,6 +37,9 @@ pub enum Error {
     /// Loading the kernel, initrd or boot structures failed.
     #[error(transparent)]
     Boot(#[from] crate::boot::Error),
+    /// A seccomp filter could not be built or installed.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::Error),
     /// Every vCPU thread ended without reporting why.
     #[error("all vCPU threads ended without a stop reason")]
     NoStopReason,
@@ -59,6 +63,8 @@ pub struct Machine {
     cmdline: String,
     /// Serves queue notifications and device backends while the VM runs.
     event_loop: EventLoop,
+    /// The compiled per-thread seccomp filters; `None` runs unfiltered.
+    seccomp: Option<Filters>,
     /// The KVM handle (kept open for the VM's life).
     _kvm: Kvm,
 }

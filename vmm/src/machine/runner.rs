@@ -4,7 +4,7 @@
 //! VM alive so its memory stays valid).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -23,21 +23,34 @@ impl Machine {
     /// Starts the vCPUs and waits until the guest stops or crashes.
     pub fn run(self) -> Result<StopReason> {
         let signal = kick_signal().map_err(Error::Kvm)?;
+        let filters = self.seccomp;
         let devices = self
             .event_loop
-            .spawn()
+            .spawn_filtered(filters.as_ref().map(|f| f.devices.clone()))
             .map_err(|e| Error::Device("event loop", e.to_string()))?;
+        // Each vCPU thread reports whether it installed its filter.
+        let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
         let should_stop = Arc::new(AtomicBool::new(false));
         let mut threads: Vec<JoinHandle<()>> = Vec::with_capacity(self.vcpus.len());
         for (id, vcpu) in self.vcpus.into_iter().enumerate() {
             let flag = Arc::clone(&should_stop);
             let vm = Arc::clone(&self.vm);
+            let filter = filters.as_ref().map(|f| f.vcpu.clone());
+            let ready = ready_tx.clone();
             let spawned = thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || {
                     // With the signal blocked the kick is lost and the
                     // runner leaves this thread behind; nothing else breaks.
                     let _ = unblock_signal(signal);
+                    if let Some(filter) = &filter {
+                        if let Err(e) = crate::seccomp::install(filter) {
+                            let _ = ready.send(Err(e.to_string()));
+                            return;
+                        }
+                    }
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
                     vcpu.run(&flag);
                     drop(vm);
                 });
@@ -49,6 +62,27 @@ impl Machine {
                     return Err(crate::vstate::Error::SpawnThread(e).into());
                 }
             }
+        }
+        drop(ready_tx);
+        let started = threads.len();
+        let failed = ready_rx
+            .iter()
+            .take(started)
+            .find_map(std::result::Result::err);
+        if let Some(e) = failed {
+            stop_threads(threads, &should_stop, signal);
+            devices.stop();
+            return Err(Error::Device("vCPU seccomp filter", e));
+        }
+        if let Some(filters) = &filters {
+            // Everything is open and every thread runs: from here the main
+            // thread only waits, kicks, joins and tears down.
+            if let Err(e) = crate::seccomp::install(&filters.main) {
+                stop_threads(threads, &should_stop, signal);
+                devices.stop();
+                return Err(e.into());
+            }
+            log::debug!("seccomp filters installed on every VMM thread");
         }
         // All senders live in devices and vCPUs; vCPU threads that all end
         // without a report leave the devices' senders, so wait with a

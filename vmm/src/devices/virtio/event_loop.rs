@@ -5,9 +5,10 @@
 //! work thus runs off the vCPU threads; interrupts go back by irqfd.
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use seccompiler::BpfProgram;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
@@ -19,6 +20,9 @@ pub enum Error {
     /// epoll or an eventfd could not be created or changed.
     #[error("event loop: {0}: {1}")]
     Io(&'static str, #[source] std::io::Error),
+    /// The device thread could not install its seccomp filter.
+    #[error("event loop: seccomp: {0}")]
+    Seccomp(String),
 }
 
 /// Result alias for this module.
@@ -50,7 +54,10 @@ pub struct EventLoop {
 /// A running loop; [`EventLoopHandle::stop`] ends and joins it.
 pub struct EventLoopHandle {
     stop: EventFd,
-    thread: JoinHandle<()>,
+    /// Gives the loop back, so that its devices are dropped (and, e.g.,
+    /// the vsock socket file removed) on the thread that stops it, not
+    /// under the device thread's seccomp filter.
+    thread: JoinHandle<EventLoop>,
 }
 
 fn lock(transport: &SharedTransport) -> MutexGuard<'_, MmioTransport> {
@@ -136,22 +143,45 @@ impl EventLoop {
     }
 
     /// Runs the loop on its own thread until stopped.
-    pub fn spawn(mut self) -> Result<EventLoopHandle> {
+    pub fn spawn(self) -> Result<EventLoopHandle> {
+        self.spawn_filtered(None)
+    }
+
+    /// Runs the loop on its own thread until stopped, under `filter` (the
+    /// device thread's seccomp filter) when given: the thread installs it
+    /// before serving anything, and a filter it cannot install is an error
+    /// here.
+    pub fn spawn_filtered(mut self, filter: Option<BpfProgram>) -> Result<EventLoopHandle> {
         let stop = self.stop.try_clone().map_err(|e| Error::Io("dup", e))?;
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<std::result::Result<(), String>>(1);
         let thread = std::thread::Builder::new()
             .name("devices".into())
-            .spawn(move || loop {
-                match self.run_once(-1) {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => {
-                        log::error!("device event loop ends: {e}");
-                        break;
+            .spawn(move || {
+                if let Some(filter) = &filter {
+                    if let Err(e) = crate::seccomp::install(filter) {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return self;
                     }
                 }
+                let _ = ready_tx.send(Ok(()));
+                loop {
+                    match self.run_once(-1) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            log::error!("device event loop ends: {e}");
+                            break;
+                        }
+                    }
+                }
+                self
             })
             .map_err(|e| Error::Io("spawn", e))?;
-        Ok(EventLoopHandle { stop, thread })
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(EventLoopHandle { stop, thread }),
+            Ok(Err(e)) => Err(Error::Seccomp(e)),
+            Err(_) => Err(Error::Seccomp("the device thread ended at start".into())),
+        }
     }
 }
 
@@ -162,8 +192,9 @@ impl EventLoopHandle {
             log::error!("cannot stop the device event loop: {e}");
             return;
         }
-        if self.thread.join().is_err() {
-            log::error!("the device event loop panicked");
+        match self.thread.join() {
+            Ok(event_loop) => drop(event_loop),
+            Err(_) => log::error!("the device event loop panicked"),
         }
     }
 }
