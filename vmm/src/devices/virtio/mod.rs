@@ -53,8 +53,14 @@ pub trait VirtioDevice: Send {
     fn queue_max_sizes(&self) -> &[u16];
     /// Reads device configuration space at `offset`.
     fn read_config(&self, offset: u64, data: &mut [u8]);
-    /// Writes device configuration space at `offset`.
-    fn write_config(&mut self, offset: u64, data: &[u8]);
+    /// Writes device configuration space at `offset`. None of our devices
+    /// has a writable field, so by default the write is logged and ignored.
+    fn write_config(&mut self, offset: u64, _data: &[u8]) {
+        log::debug!(
+            "virtio device {}: ignored config write at {offset:#x}",
+            self.device_type()
+        );
+    }
     /// Handles available chains of queue `index` of `queues` (all the
     /// device's queues, so that a device can answer on another one);
     /// `Ok(true)` when a used ring changed and the driver should be

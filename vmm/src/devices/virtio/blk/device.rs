@@ -92,10 +92,6 @@ impl VirtioDevice for Block {
         virtio::read_config_bytes(&self.config, offset, data);
     }
 
-    fn write_config(&mut self, offset: u64, _data: &[u8]) {
-        log::debug!("virtio-blk: ignored config write at {offset:#x}");
-    }
-
     fn process_queue(
         &mut self,
         index: usize,

@@ -94,8 +94,6 @@ impl VirtioDevice for Rng {
         data.fill(0);
     }
 
-    fn write_config(&mut self, _offset: u64, _data: &[u8]) {}
-
     fn process_queue(
         &mut self,
         index: usize,

@@ -89,10 +89,6 @@ impl VirtioDevice for Vsock {
         virtio::read_config_bytes(&self.guest_cid.to_le_bytes(), offset, data);
     }
 
-    fn write_config(&mut self, offset: u64, _data: &[u8]) {
-        log::debug!("vsock: ignored config write at {offset:#x}");
-    }
-
     fn process_queue(
         &mut self,
         index: usize,
