@@ -9,156 +9,18 @@
 //! (`rustup target add x86_64-unknown-none`); without them each test
 //! prints a loud SKIP line and passes.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+mod common;
 
-/// How long one VM may run before the test kills it.
-const VM_DEADLINE: Duration = Duration::from_secs(60);
+use std::path::Path;
 
-fn guest_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test-guest")
-}
-
-/// Builds the test guest once; `Err` says why it cannot be built here.
-fn test_guest() -> Result<&'static Path, String> {
-    static GUEST: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    GUEST
-        .get_or_init(|| {
-            let sysroot = Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .map_err(|e| format!("cannot run rustc: {e}"))?;
-            let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-            let target_lib = Path::new(&sysroot).join("lib/rustlib/x86_64-unknown-none");
-            if !target_lib.exists() {
-                return Err("the x86_64-unknown-none target is not installed \
-                     (rustup target add x86_64-unknown-none)"
-                    .into());
-            }
-            let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-guest");
-            let cargo = option_env!("CARGO").unwrap_or("cargo");
-            let output = Command::new(cargo)
-                .current_dir(guest_dir())
-                .args(["build", "--release", "--target", "x86_64-unknown-none"])
-                .arg("--target-dir")
-                .arg(&target_dir)
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .env_remove("CARGO_BUILD_RUSTFLAGS")
-                .env_remove("CARGO_BUILD_TARGET")
-                .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !output.status.success() {
-                // A target that is installed but does not build is a failure, not a skip.
-                panic!(
-                    "building the test guest failed:\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            Ok(target_dir.join("x86_64-unknown-none/release/podvm-test-guest"))
-        })
-        .as_deref()
-        .map_err(Clone::clone)
-}
-
-/// The guest image, or `None` after printing why the test is skipped.
-fn prerequisites(test: &str) -> Option<&'static Path> {
-    if !Path::new("/dev/kvm").exists() {
-        podvm_testsupport::skip(test, "/dev/kvm is absent on this machine");
-        return None;
-    }
-    match test_guest() {
-        Ok(path) => Some(path),
-        Err(why) => {
-            podvm_testsupport::skip(test, &why);
-            None
-        }
-    }
-}
-
-/// What a VM run left behind.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    /// Time from spawning the VMM to its first byte on stdout.
-    first_stdout_byte: Option<Duration>,
-}
-
-/// Waits for `child` under [`VM_DEADLINE`], reading stdout as it comes.
-fn finish(mut child: Child, started: Instant) -> Run {
-    let mut stdout_pipe = child.stdout.take().expect("stdout piped");
-    let reader = std::thread::spawn(move || {
-        let mut first = None;
-        let mut all = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout_pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            first.get_or_insert_with(|| started.elapsed());
-            all.extend_from_slice(&buf[..n]);
-        }
-        (first, all)
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for podvm-vmm") {
-            break status;
-        }
-        if started.elapsed() > VM_DEADLINE {
-            let _ = child.kill();
-            panic!("podvm-vmm still running after {VM_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let (first_stdout_byte, stdout) = reader.join().expect("stdout reader");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr piped")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    Run {
-        status,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr,
-        first_stdout_byte,
-    }
-}
-
-/// Runs `podvm-vmm run` with `args`.
-fn podvm_vmm(args: &[&str]) -> Run {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_podvm-vmm"))
-        .arg("run")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn podvm-vmm");
-    let run = finish(child, started);
-    eprintln!(
-        "podvm-vmm {args:?}: {} in {:?}\n--- stdout\n{}--- stderr\n{}",
-        run.status,
-        started.elapsed(),
-        run.stdout,
-        run.stderr
-    );
-    run
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
+use common::{path_str, podvm_vmm, prerequisites, Boot};
 
 #[test]
 fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
-    let Some(guest) = prerequisites("test_guest_verifies_boot_protocol_and_reset_exits_zero")
-    else {
+    let Some(guest) = prerequisites(
+        "test_guest_verifies_boot_protocol_and_reset_exits_zero",
+        Boot::Linux64,
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -209,7 +71,10 @@ fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
 
 #[test]
 fn debug_exit_status_is_a_requested_stop_with_failure() {
-    let Some(guest) = prerequisites("debug_exit_status_is_a_requested_stop_with_failure") else {
+    let Some(guest) = prerequisites(
+        "debug_exit_status_is_a_requested_stop_with_failure",
+        Boot::Linux64,
+    ) else {
         return;
     };
     let ok = podvm_vmm(&[
@@ -235,7 +100,7 @@ fn debug_exit_status_is_a_requested_stop_with_failure() {
 
 #[test]
 fn guest_crash_exits_two_and_says_why() {
-    let Some(guest) = prerequisites("guest_crash_exits_two_and_says_why") else {
+    let Some(guest) = prerequisites("guest_crash_exits_two_and_says_why", Boot::Linux64) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -270,7 +135,8 @@ fn bad_kernel_is_a_vmm_error() {
 
 #[test]
 fn test_guest_reads_a_disk_through_virtio_blk() {
-    let Some(guest) = prerequisites("test_guest_reads_a_disk_through_virtio_blk") else {
+    let Some(guest) = prerequisites("test_guest_reads_a_disk_through_virtio_blk", Boot::Linux64)
+    else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -309,8 +175,10 @@ fn test_guest_reads_a_disk_through_virtio_blk() {
 
 #[test]
 fn seccomp_filters_are_on_by_default_and_off_only_when_asked() {
-    let Some(guest) = prerequisites("seccomp_filters_are_on_by_default_and_off_only_when_asked")
-    else {
+    let Some(guest) = prerequisites(
+        "seccomp_filters_are_on_by_default_and_off_only_when_asked",
+        Boot::Linux64,
+    ) else {
         return;
     };
     let args = |extra: &[&'static str]| {

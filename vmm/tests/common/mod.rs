@@ -1,0 +1,171 @@
+//! Shared by the integration tests that boot the no_std test guest
+//! (`vmm/test-guest`) with the `podvm-vmm` binary: building the guest
+//! (per boot-entry variant), the prerequisite checks that skip loudly, and
+//! running the VMM with a deadline while timing its first serial byte.
+
+#![allow(dead_code)] // each test file uses part of this module
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long one VM may run before the test kills it.
+pub const VM_DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn guest_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("test-guest")
+}
+
+/// Which boot entry the test guest is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boot {
+    /// Entered at the ELF entry in 64-bit mode (Linux 64-bit boot protocol).
+    Linux64,
+    /// Also carries a PVH ELF note (cargo feature `pvh`): entered in
+    /// 32-bit protected mode with `ebx` = `hvm_start_info`.
+    Pvh,
+}
+
+/// Builds the test guest once per variant; `Err` says why it cannot be built here.
+pub fn test_guest(boot: Boot) -> Result<&'static Path, String> {
+    static LINUX64: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    static PVH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let cell = match boot {
+        Boot::Linux64 => &LINUX64,
+        Boot::Pvh => &PVH,
+    };
+    cell.get_or_init(|| {
+        let sysroot = Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .output()
+            .map_err(|e| format!("cannot run rustc: {e}"))?;
+        let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+        let target_lib = Path::new(&sysroot).join("lib/rustlib/x86_64-unknown-none");
+        if !target_lib.exists() {
+            return Err("the x86_64-unknown-none target is not installed \
+                     (rustup target add x86_64-unknown-none)"
+                .into());
+        }
+        let (dir, features): (&str, &[&str]) = match boot {
+            Boot::Linux64 => ("test-guest", &[]),
+            Boot::Pvh => ("test-guest-pvh", &["--features", "pvh"]),
+        };
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let output = Command::new(cargo)
+            .current_dir(guest_dir())
+            .args(["build", "--release", "--target", "x86_64-unknown-none"])
+            .args(features)
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !output.status.success() {
+            // A target that is installed but does not build is a failure, not a skip.
+            panic!(
+                "building the test guest failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(target_dir.join("x86_64-unknown-none/release/podvm-test-guest"))
+    })
+    .as_deref()
+    .map_err(Clone::clone)
+}
+
+/// The guest image, or `None` after printing why the test is skipped.
+pub fn prerequisites(test: &str, boot: Boot) -> Option<&'static Path> {
+    if !Path::new("/dev/kvm").exists() {
+        podvm_testsupport::skip(test, "/dev/kvm is absent on this machine");
+        return None;
+    }
+    match test_guest(boot) {
+        Ok(path) => Some(path),
+        Err(why) => {
+            podvm_testsupport::skip(test, &why);
+            None
+        }
+    }
+}
+
+/// What a VM run left behind.
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// Time from spawning the VMM to its first byte on stdout.
+    pub first_stdout_byte: Option<Duration>,
+}
+
+/// Waits for `child` under [`VM_DEADLINE`], reading stdout as it comes.
+pub fn finish(mut child: Child, started: Instant) -> Run {
+    let mut stdout_pipe = child.stdout.take().expect("stdout piped");
+    let reader = std::thread::spawn(move || {
+        let mut first = None;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            first.get_or_insert_with(|| started.elapsed());
+            all.extend_from_slice(&buf[..n]);
+        }
+        (first, all)
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for podvm-vmm") {
+            break status;
+        }
+        if started.elapsed() > VM_DEADLINE {
+            let _ = child.kill();
+            panic!("podvm-vmm still running after {VM_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (first_stdout_byte, stdout) = reader.join().expect("stdout reader");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr piped")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr,
+        first_stdout_byte,
+    }
+}
+
+/// Runs `podvm-vmm run` with `args`.
+pub fn podvm_vmm(args: &[&str]) -> Run {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_podvm-vmm"))
+        .arg("run")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn podvm-vmm");
+    let run = finish(child, started);
+    eprintln!(
+        "podvm-vmm {args:?}: {} in {:?}\n--- stdout\n{}--- stderr\n{}",
+        run.status,
+        started.elapsed(),
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
