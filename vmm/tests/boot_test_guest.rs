@@ -70,6 +70,62 @@ fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
 }
 
 #[test]
+fn pvh_note_boots_through_pvh_with_start_info_memmap_and_initrd() {
+    let test = "pvh_note_boots_through_pvh_with_start_info_memmap_and_initrd";
+    let Some(guest) = prerequisites(test, Boot::Pvh) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let initrd = dir.path().join("initrd.img");
+    std::fs::write(&initrd, b"PODVM-PVH-INITRD and more").expect("write initrd");
+    let disk = dir.path().join("disk.img");
+    let mut image = vec![0u8; 4096];
+    image[..15].copy_from_slice(b"PODVM-PVH-DISK!");
+    std::fs::write(&disk, &image).expect("write disk");
+    let disk_arg = format!("path={},ro=true,serial=pvh-disk", path_str(&disk));
+    let run = podvm_vmm(&[
+        "--kernel",
+        path_str(guest),
+        "--initrd",
+        path_str(&initrd),
+        "--disk",
+        &disk_arg,
+        "--memory-mib",
+        "4200",
+        "--cmdline",
+        "testguest.mem_mib=4200 testguest.initrd=PODVM-PVH-INITRD testguest.virtio=2 \
+         testguest.blk=1",
+    ]);
+    assert!(
+        run.stdout.contains("podvm-test-guest: booted (pvh)"),
+        "entered through PVH:\n{}",
+        run.stdout
+    );
+    for check in [
+        "pvh-entry",
+        "pvh-gdt",
+        "start-info",
+        "cmdline",
+        "pvh-memmap",
+        "initrd",
+        "cpuid",
+        "virtio-mmio",
+        "virtio-blk",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("ok {check}\n")),
+            "check {check} did not pass:\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("blk sector0: PODVM-PVH-DISK!"));
+    // 4200 MiB: the memory map has a third range above the 3-4 GiB hole.
+    assert!(run.stdout.contains("pvh-memmap: 0x100000000+"));
+    assert!(run.stdout.contains("podvm-test-guest: all checks passed"));
+    assert_eq!(run.status.code(), Some(0), "reset is a requested stop");
+}
+
+#[test]
 fn debug_exit_status_is_a_requested_stop_with_failure() {
     let Some(guest) = prerequisites(
         "debug_exit_status_is_a_requested_stop_with_failure",

@@ -258,6 +258,13 @@ fn linux_virtio_drivers_reach_driver_ok_on_blk_vsock_and_rng() {
         .filter(|l| l.contains("driver status DRIVER_OK, features 0x1"))
         .count();
     assert_eq!(features, 3, "every driver negotiated VIRTIO_F_VERSION_1");
+    assert!(
+        seen.log
+            .iter()
+            .any(|l| l.contains("kernel: Elf image, pvh boot protocol")),
+        "the kernel's PVH note was used (CONFIG_PVH=y in guest-image/kernel.config):\n{}",
+        seen.dump()
+    );
 
     check_end(test, exit, &seen, started.elapsed());
 }

@@ -11,6 +11,14 @@ pub const BOOT_IDT_ADDR: u64 = 0x520;
 pub const BOOT_STACK_POINTER: u64 = 0x8ff0;
 /// The Linux "zero page" (`struct boot_params`), passed in `rsi`.
 pub const ZERO_PAGE_ADDR: u64 = 0x7000;
+/// PVH: the `hvm_start_info` structure, passed in `ebx`.
+pub const PVH_INFO_START: u64 = 0x6000;
+/// PVH: the module list (the initrd), right after `hvm_start_info`.
+pub const PVH_MODLIST_START: u64 = 0x6040;
+/// PVH: the memory map; the zero page's place, unused under PVH.
+pub const PVH_MEMMAP_START: u64 = 0x7000;
+/// PVH: memory-map entries (24 bytes each) that fit in its page.
+pub const PVH_MEMMAP_MAX_ENTRIES: usize = 4096 / 24;
 /// Page-map level 4 of the boot identity map (CR3).
 pub const PML4_ADDR: u64 = 0x9000;
 /// Page-directory-pointer table of the boot identity map.
@@ -96,6 +104,8 @@ mod tests {
         let mut regions = [
             (BOOT_GDT_ADDR, 4 * 8),
             (BOOT_IDT_ADDR, 8),
+            (PVH_INFO_START, PVH_MODLIST_START - PVH_INFO_START),
+            (PVH_MODLIST_START, 32),
             (ZERO_PAGE_ADDR, 4096),
             (BOOT_STACK_POINTER - 0xff0, 0x1000),
             (PML4_ADDR, 4096),

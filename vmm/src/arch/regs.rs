@@ -1,19 +1,24 @@
-//! Boot-time CPU state for the Linux 64-bit boot protocol: GDT, identity
-//! page tables, special, general and FPU registers.
+//! Boot-time CPU state: GDT, identity page tables, special, general and
+//! FPU registers, for either boot protocol.
 //!
-//! The boot vCPU starts in long mode at the kernel's 64-bit entry point with
-//! `rsi` pointing at the zero page (Documentation/arch/x86/boot.rst, "64-bit
-//! BOOT PROTOCOL"): flat 4 GiB segments, paging on with an identity map
-//! covering the kernel, interrupts off.
+//! Linux 64-bit boot protocol (Documentation/arch/x86/boot.rst, "64-bit
+//! BOOT PROTOCOL"): the boot vCPU starts in long mode at the kernel's 64-bit
+//! entry point with `rsi` pointing at the zero page: flat 4 GiB segments,
+//! paging on with an identity map covering the kernel, interrupts off.
+//!
+//! PVH (xen/include/public/arch-x86/hvm/start_info.h): 32-bit protected
+//! mode, flat 4 GiB code and data segments, paging and long mode off,
+//! `ebx` = `hvm_start_info`, interrupts off.
 
 use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment, kvm_sregs};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::layout::{
     BOOT_GDT_ADDR, BOOT_IDT_ADDR, BOOT_STACK_POINTER, PDE_ADDR, PDPTE_ADDR, PML4_ADDR,
-    ZERO_PAGE_ADDR,
+    PVH_INFO_START, ZERO_PAGE_ADDR,
 };
 use super::{Error, Result};
+use crate::boot::BootProtocol;
 use crate::probe::layout::{kvm_segment_from_gdt, segment_descriptor};
 
 /// Kernel code selector (GDT index 1).
@@ -45,12 +50,19 @@ const FPU_FCW: u16 = 0x37f;
 /// MXCSR at reset: all SSE exceptions masked.
 const FPU_MXCSR: u32 = 0x1f80;
 
-/// The boot GDT: null, 64-bit code, data, TSS (flat, 4 GiB limit).
-pub fn boot_gdt() -> [u64; 4] {
+/// The boot GDT: null, code (64-bit, or 32-bit for PVH), data, TSS (flat,
+/// 4 GiB limit).
+pub fn boot_gdt(protocol: BootProtocol) -> [u64; 4] {
+    let code_flags = match protocol {
+        // G, L.
+        BootProtocol::Linux64 { .. } => 0xa,
+        // G, D/B.
+        BootProtocol::Pvh { .. } => 0xc,
+    };
     [
         0,
-        // Present, DPL 0, code, execute/read, accessed; G, L.
-        segment_descriptor(0, 0xfffff, 0x9b, 0xa),
+        // Present, DPL 0, code, execute/read, accessed.
+        segment_descriptor(0, 0xfffff, 0x9b, code_flags),
         // Present, DPL 0, data, read/write, accessed; G, D/B.
         segment_descriptor(0, 0xfffff, 0x93, 0xc),
         // Present, DPL 0, system, busy 32/64-bit TSS; G.
@@ -72,15 +84,16 @@ pub fn identity_page_tables() -> ([u64; 512], [u64; 512], [u64; 512]) {
     (pml4, pdpte, pde)
 }
 
-/// Writes the boot GDT, the empty IDT and the page tables to guest memory.
-pub fn write_boot_tables(memory: &GuestMemoryMmap) -> Result<()> {
+/// Writes the boot GDT, the empty IDT and the page tables (unused by PVH
+/// kernels, which start with paging off) to guest memory.
+pub fn write_boot_tables(memory: &GuestMemoryMmap, protocol: BootProtocol) -> Result<()> {
     let write = |addr: u64, entries: &[u64]| {
         let bytes: Vec<u8> = entries.iter().flat_map(|e| e.to_le_bytes()).collect();
         memory
             .write_slice(&bytes, GuestAddress(addr))
             .map_err(|e| Error::WriteBootTables(addr, e))
     };
-    write(BOOT_GDT_ADDR, &boot_gdt())?;
+    write(BOOT_GDT_ADDR, &boot_gdt(protocol))?;
     write(BOOT_IDT_ADDR, &[0])?;
     let (pml4, pdpte, pde) = identity_page_tables();
     write(PML4_ADDR, &pml4)?;
@@ -89,9 +102,9 @@ pub fn write_boot_tables(memory: &GuestMemoryMmap) -> Result<()> {
 }
 
 /// Turns `sregs` (read from a fresh vCPU, to keep the APIC base and the
-/// rest) into the 64-bit boot state.
-pub fn boot_sregs(mut sregs: kvm_sregs) -> kvm_sregs {
-    let gdt = boot_gdt();
+/// rest) into the boot state of `protocol`.
+pub fn boot_sregs(mut sregs: kvm_sregs, protocol: BootProtocol) -> kvm_sregs {
+    let gdt = boot_gdt(protocol);
     let segment = |selector: u16| kvm_segment_from_gdt(gdt[usize::from(selector >> 3)], selector);
     let data = segment(BOOT_DS);
     sregs.cs = segment(BOOT_CS);
@@ -110,23 +123,43 @@ pub fn boot_sregs(mut sregs: kvm_sregs) -> kvm_sregs {
     sregs.gdt.limit = (gdt.len() * 8 - 1) as u16;
     sregs.idt.base = BOOT_IDT_ADDR;
     sregs.idt.limit = 7;
-    sregs.cr0 |= X86_CR0_PE | X86_CR0_ET | X86_CR0_PG;
-    sregs.cr3 = PML4_ADDR;
-    sregs.cr4 |= X86_CR4_PAE;
-    sregs.efer |= EFER_LME | EFER_LMA;
+    match protocol {
+        BootProtocol::Linux64 { .. } => {
+            sregs.cr0 |= X86_CR0_PE | X86_CR0_ET | X86_CR0_PG;
+            sregs.cr3 = PML4_ADDR;
+            sregs.cr4 |= X86_CR4_PAE;
+            sregs.efer |= EFER_LME | EFER_LMA;
+        }
+        BootProtocol::Pvh { .. } => {
+            sregs.cr0 = (sregs.cr0 | X86_CR0_PE | X86_CR0_ET) & !X86_CR0_PG;
+            sregs.cr3 = 0;
+            sregs.cr4 = 0;
+            sregs.efer &= !(EFER_LME | EFER_LMA);
+        }
+    }
     sregs
 }
 
-/// General registers of the boot vCPU: entry point, boot stack, zero page.
-pub fn boot_regs(entry: u64) -> kvm_regs {
-    kvm_regs {
-        rip: entry,
-        rsp: BOOT_STACK_POINTER,
-        rbp: BOOT_STACK_POINTER,
-        rsi: ZERO_PAGE_ADDR,
-        // Bit 1 of RFLAGS is reserved and always set; IF is clear.
-        rflags: 0x2,
-        ..Default::default()
+/// General registers of the boot vCPU: the entry point, and the zero page
+/// and boot stack (64-bit protocol) or the start info (PVH).
+pub fn boot_regs(protocol: BootProtocol) -> kvm_regs {
+    // Bit 1 of RFLAGS is reserved and always set; IF is clear.
+    let rflags = 0x2;
+    match protocol {
+        BootProtocol::Linux64 { entry } => kvm_regs {
+            rip: entry,
+            rsp: BOOT_STACK_POINTER,
+            rbp: BOOT_STACK_POINTER,
+            rsi: ZERO_PAGE_ADDR,
+            rflags,
+            ..Default::default()
+        },
+        BootProtocol::Pvh { entry } => kvm_regs {
+            rip: entry,
+            rbx: PVH_INFO_START,
+            rflags,
+            ..Default::default()
+        },
     }
 }
 
@@ -144,12 +177,18 @@ mod tests {
     use super::*;
     use vm_memory::GuestMemoryMmap;
 
+    const LINUX64: BootProtocol = BootProtocol::Linux64 { entry: 0x100_0000 };
+    const PVH: BootProtocol = BootProtocol::Pvh { entry: 0x100_0100 };
+
     #[test]
     fn gdt_matches_firecracker_encoding() {
-        let gdt = boot_gdt();
+        let gdt = boot_gdt(LINUX64);
         assert_eq!(gdt[1], 0x00af_9b00_0000_ffff, "code");
         assert_eq!(gdt[2], 0x00cf_9300_0000_ffff, "data");
         assert_eq!(gdt[3], 0x008f_8b00_0000_ffff, "tss");
+        let pvh = boot_gdt(PVH);
+        assert_eq!(pvh[1], 0x00cf_9b00_0000_ffff, "32-bit code");
+        assert_eq!(pvh[2..], gdt[2..]);
     }
 
     #[test]
@@ -164,7 +203,7 @@ mod tests {
 
     #[test]
     fn sregs_enter_long_mode_with_flat_segments() {
-        let s = boot_sregs(kvm_sregs::default());
+        let s = boot_sregs(kvm_sregs::default(), LINUX64);
         assert_eq!(
             (s.cs.selector, s.cs.l, s.cs.db, s.cs.dpl),
             (BOOT_CS, 1, 0, 0)
@@ -178,25 +217,45 @@ mod tests {
     }
 
     #[test]
-    fn regs_point_at_entry_and_zero_page() {
-        let r = boot_regs(0x100_0000);
+    fn pvh_sregs_are_32_bit_protected_mode_without_paging() {
+        let fresh = kvm_sregs {
+            cr0: 0x6000_0010,
+            cr4: X86_CR4_PAE,
+            efer: EFER_LME,
+            ..Default::default()
+        };
+        let s = boot_sregs(fresh, PVH);
+        assert_eq!(
+            (s.cs.selector, s.cs.l, s.cs.db, s.cs.limit),
+            (BOOT_CS, 0, 1, 0xffff_ffff)
+        );
+        assert_eq!((s.ss.selector, s.ss.db), (BOOT_DS, 1));
+        assert_eq!(s.cr0 & (X86_CR0_PE | X86_CR0_PG), X86_CR0_PE);
+        assert_eq!((s.cr4, s.efer & (EFER_LME | EFER_LMA)), (0, 0));
+    }
+
+    #[test]
+    fn regs_point_at_entry_and_boot_information() {
+        let r = boot_regs(LINUX64);
         assert_eq!(
             (r.rip, r.rsi, r.rsp, r.rflags),
             (0x100_0000, 0x7000, 0x8ff0, 2)
         );
+        let p = boot_regs(PVH);
+        assert_eq!((p.rip, p.rbx, p.rsi, p.rflags), (0x100_0100, 0x6000, 0, 2));
         assert_eq!(boot_fpu().fcw, 0x37f);
     }
 
     #[test]
     fn tables_land_in_guest_memory() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)])?;
-        write_boot_tables(&mem)?;
+        write_boot_tables(&mem, LINUX64)?;
         let pml4: u64 = mem.read_obj(GuestAddress(PML4_ADDR))?;
         let pde_last: u64 = mem.read_obj(GuestAddress(PDE_ADDR + 511 * 8))?;
         let code: u64 = mem.read_obj(GuestAddress(BOOT_GDT_ADDR + 8))?;
         assert_eq!(pml4, 0xa003);
         assert_eq!(pde_last, (511 << 21) | 0x83);
-        assert_eq!(code, boot_gdt()[1]);
+        assert_eq!(code, boot_gdt(LINUX64)[1]);
         Ok(())
     }
 }

@@ -40,9 +40,9 @@ pub struct LoadedKernel {
     pub end: u64,
     /// The bzImage's setup header, to be copied into the zero page.
     pub setup_header: Option<setup_header>,
-    /// Whether the ELF carries a PVH entry note (this VMM boots through the
-    /// 64-bit protocol either way).
-    pub has_pvh_note: bool,
+    /// The 32-bit PVH entry point, when the ELF carries a
+    /// `XEN_ELFNOTE_PHYS32_ENTRY` note; the VMM then boots through PVH.
+    pub pvh_entry: Option<u64>,
 }
 
 /// Tells the image format from its first bytes.
@@ -69,7 +69,10 @@ pub fn load_kernel(memory: &GuestMemoryMmap, file: &mut File) -> Result<LoadedKe
                 entry: loaded.kernel_load.0,
                 end: loaded.kernel_end,
                 setup_header: None,
-                has_pvh_note: matches!(loaded.pvh_boot_cap, PvhBootCapability::PvhEntryPresent(_)),
+                pvh_entry: match loaded.pvh_boot_cap {
+                    PvhBootCapability::PvhEntryPresent(addr) => Some(addr.0),
+                    _ => None,
+                },
             })
         }
         KernelFormat::BzImage => {
@@ -89,7 +92,7 @@ pub fn load_kernel(memory: &GuestMemoryMmap, file: &mut File) -> Result<LoadedKe
                 entry: start + BZIMAGE_64BIT_ENTRY_OFFSET,
                 end: start.saturating_add(size),
                 setup_header: Some(header),
-                has_pvh_note: false,
+                pvh_entry: None,
             })
         }
     }

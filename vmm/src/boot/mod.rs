@@ -1,9 +1,11 @@
 //! Kernel boot: loads the kernel, initrd and command line into guest memory
-//! and writes the zero page and boot tables for the Linux 64-bit boot
-//! protocol.
+//! and writes what the boot protocol hands over: `hvm_start_info` for a
+//! vmlinux with a PVH entry note, else the zero page and boot tables of the
+//! Linux 64-bit boot protocol.
 
 pub mod initrd;
 pub mod kernel;
+pub mod pvh;
 pub mod zero_page;
 
 use std::fs::File;
@@ -57,6 +59,9 @@ pub enum Error {
     /// The zero page could not be written.
     #[error("cannot write the zero page: {0}")]
     WriteZeroPage(#[source] vm_memory::GuestMemoryError),
+    /// The PVH start info could not be written.
+    #[error("cannot write the PVH start info: {0}")]
+    WriteStartInfo(#[source] vm_memory::GuestMemoryError),
     /// The GDT, IDT or page tables could not be written.
     #[error(transparent)]
     BootTables(#[from] arch::Error),
@@ -65,11 +70,49 @@ pub enum Error {
 /// Result alias for this module.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// How the boot vCPU enters the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootProtocol {
+    /// Long mode at the 64-bit entry, `rsi` = zero page.
+    Linux64 {
+        /// The 64-bit entry point.
+        entry: u64,
+    },
+    /// 32-bit protected mode, paging off, at the PVH entry, `ebx` =
+    /// `hvm_start_info`.
+    Pvh {
+        /// The 32-bit PVH entry point.
+        entry: u64,
+    },
+}
+
+impl BootProtocol {
+    /// The protocol for `kernel`: PVH when its ELF has the entry note.
+    pub fn for_kernel(kernel: &LoadedKernel) -> Self {
+        match kernel.pvh_entry {
+            Some(entry) => Self::Pvh { entry },
+            None => Self::Linux64 {
+                entry: kernel.entry,
+            },
+        }
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Linux64 { .. } => "linux-64bit",
+            Self::Pvh { .. } => "pvh",
+        }
+    }
+}
+
 /// What was loaded where.
 #[derive(Debug, Clone, Copy)]
 pub struct BootSetup {
     /// The kernel.
     pub kernel: LoadedKernel,
+    /// How the boot vCPU enters it.
+    pub protocol: BootProtocol,
     /// Guest-physical address and size of the initrd.
     pub initrd: Option<(u64, u64)>,
 }
@@ -82,7 +125,8 @@ fn open(path: &Path) -> Result<File> {
 }
 
 /// Loads `kernel`, the optional `initrd` and `cmdline` into `memory`
-/// (`mem_size` bytes of RAM) and writes the zero page and boot tables.
+/// (`mem_size` bytes of RAM) and writes the boot protocol's structures:
+/// the PVH start info, or the zero page and boot tables.
 pub fn load(
     memory: &GuestMemoryMmap,
     mem_size: u64,
@@ -111,16 +155,26 @@ pub fn load(
         .as_cstring()
         .map(|c| c.as_bytes().len())
         .map_err(|_| Error::Cmdline(linux_loader::loader::Error::InvalidCommandLine))?;
-    let params = zero_page::build_boot_params(&zero_page::ZeroPageSpec {
-        setup_header: loaded.setup_header,
-        cmdline_len,
-        initrd,
-        mem_size,
-    })?;
-    zero_page::write_boot_params(memory, &params)?;
-    arch::regs::write_boot_tables(memory)?;
+    let protocol = BootProtocol::for_kernel(&loaded);
+    match protocol {
+        BootProtocol::Pvh { .. } => {
+            let start = pvh::build_start_info(&pvh::StartInfoSpec { initrd, mem_size })?;
+            pvh::write_start_info(memory, &start)?;
+        }
+        BootProtocol::Linux64 { .. } => {
+            let params = zero_page::build_boot_params(&zero_page::ZeroPageSpec {
+                setup_header: loaded.setup_header,
+                cmdline_len,
+                initrd,
+                mem_size,
+            })?;
+            zero_page::write_boot_params(memory, &params)?;
+        }
+    }
+    arch::regs::write_boot_tables(memory, protocol)?;
     Ok(BootSetup {
         kernel: loaded,
+        protocol,
         initrd,
     })
 }

@@ -55,9 +55,11 @@ impl Machine {
             config.initrd.as_deref(),
             &cmdline,
         )?;
-        if boot.kernel.has_pvh_note {
-            log::info!("kernel has a PVH entry note; booting it with the 64-bit protocol");
-        }
+        log::info!(
+            "kernel: {:?} image, {} boot protocol",
+            boot.kernel.format,
+            boot.protocol.name()
+        );
         let mut vcpus = Vec::with_capacity(usize::from(config.vcpus));
         for id in 0..config.vcpus {
             let vcpu = Vcpu::create(
@@ -67,7 +69,7 @@ impl Machine {
                 Arc::clone(&mmio_bus),
                 stop_tx.clone(),
             )?;
-            let entry = (id == 0).then_some(boot.kernel.entry);
+            let entry = (id == 0).then_some(boot.protocol);
             vcpu.configure(&kvm, config.vcpus, entry)?;
             vcpus.push(vcpu);
         }

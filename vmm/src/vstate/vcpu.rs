@@ -14,6 +14,7 @@ use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd};
 use super::{Error, Result, Vm};
 use crate::arch::cpuid::{filter_cpuid, CpuidContext};
 use crate::arch::{lapic, msr, regs};
+use crate::boot::BootProtocol;
 use crate::devices::Bus;
 use crate::stop::{StopReason, StopSender};
 
@@ -55,10 +56,10 @@ impl Vcpu {
         })
     }
 
-    /// Sets CPUID, MSRs, FPU and LAPIC; `entry` (the boot vCPU only) also
-    /// sets the 64-bit boot registers. Other vCPUs wait for the guest's
-    /// INIT/SIPI in the in-kernel LAPIC.
-    pub fn configure(&self, kvm: &Kvm, vcpu_count: u8, entry: Option<u64>) -> Result<()> {
+    /// Sets CPUID, MSRs, FPU and LAPIC; `boot` (the boot vCPU only) also
+    /// sets the registers the boot protocol enters the kernel with. Other
+    /// vCPUs wait for the guest's INIT/SIPI in the in-kernel LAPIC.
+    pub fn configure(&self, kvm: &Kvm, vcpu_count: u8, boot: Option<BootProtocol>) -> Result<()> {
         let kvm_err = |what| move |e| Error::Kvm(what, e);
         let mut cpuid = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
@@ -81,13 +82,13 @@ impl Vcpu {
         self.fd
             .set_lapic(&lapic_state)
             .map_err(kvm_err("KVM_SET_LAPIC"))?;
-        if let Some(entry) = entry {
+        if let Some(boot) = boot {
             let sregs = self.fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
             self.fd
-                .set_sregs(&regs::boot_sregs(sregs))
+                .set_sregs(&regs::boot_sregs(sregs, boot))
                 .map_err(kvm_err("KVM_SET_SREGS"))?;
             self.fd
-                .set_regs(&regs::boot_regs(entry))
+                .set_regs(&regs::boot_regs(boot))
                 .map_err(kvm_err("KVM_SET_REGS"))?;
         }
         Ok(())

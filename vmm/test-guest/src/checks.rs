@@ -1,5 +1,6 @@
 //! Checks of the boot protocol state the VMM handed over: zero page,
-//! command line, e820 map, initrd, GDT, page tables and CPUID.
+//! command line, e820 map, initrd, GDT, page tables and CPUID (the PVH
+//! entry's own checks are in `pvh.rs`), then the virtio-mmio devices.
 
 use core::arch::asm;
 use core::fmt::Write;
@@ -11,7 +12,7 @@ use crate::io::Serial;
 pub const ZERO_PAGE: u64 = 0x7000;
 
 /// Reads a `T` at guest-physical `addr` (identity-mapped).
-fn peek<T: Copy>(addr: u64) -> T {
+pub fn peek<T: Copy>(addr: u64) -> T {
     // SAFETY: the checks only read the zero page, the command line, the
     // page tables and the initrd, all inside the identity-mapped first GiB
     // of RAM the VMM described.
@@ -34,8 +35,9 @@ impl Report {
     }
 }
 
-/// Runs every check against the zero page at `zero_page`.
-pub fn run_all(zero_page: u64, report: &mut Report) -> &'static [u8] {
+/// Runs every check of the Linux 64-bit boot protocol against the zero
+/// page at `zero_page`; returns the command line.
+pub fn run_linux64(zero_page: u64, report: &mut Report) -> &'static [u8] {
     report.check(
         "rsi",
         zero_page == ZERO_PAGE,
@@ -50,14 +52,29 @@ pub fn run_all(zero_page: u64, report: &mut Report) -> &'static [u8] {
         format_args!("boot_flag={boot_flag:#x} header={header:#x} loader={loader:#x}"),
     );
     let cmdline = check_cmdline(report);
-    check_e820(cmdline, report);
-    check_initrd(cmdline, report);
+    let count: u8 = peek(ZERO_PAGE + 0x1e8);
+    let entries = (0..u64::from(count.min(128))).map(|i| {
+        let entry = ZERO_PAGE + 0x2d0 + i * 20;
+        (peek(entry), peek(entry + 8), peek(entry + 16))
+    });
+    check_memory_map("e820", cmdline, entries, report);
+    if let Some(magic) = param(cmdline, "testguest.initrd") {
+        let image: u32 = peek(ZERO_PAGE + 0x218);
+        let size: u32 = peek(ZERO_PAGE + 0x21c);
+        check_initrd(magic, u64::from(image), u64::from(size), report);
+    }
     check_cpu_state(report);
     check_page_tables(report);
+    run_devices(cmdline, report);
+    cmdline
+}
+
+/// The checks that do not depend on the boot protocol: CPUID and the
+/// virtio-mmio devices named on the command line.
+pub fn run_devices(cmdline: &'static [u8], report: &mut Report) {
     check_cpuid(cmdline, report);
     check_virtio_mmio(cmdline, report);
     crate::virtio_blk::check(cmdline, report);
-    cmdline
 }
 
 /// The VMM's identity map covers the first GiB only: map the 2 MiB page
@@ -135,15 +152,21 @@ fn check_cmdline(report: &mut Report) -> &'static [u8] {
     cmdline
 }
 
-fn check_e820(cmdline: &[u8], report: &mut Report) {
-    let count: u8 = peek(ZERO_PAGE + 0x1e8);
+/// Checks a memory map of `(addr, size, type)` entries (e820 or PVH's)
+/// against the `testguest.mem_mib` the test booted the VM with.
+pub fn check_memory_map(
+    name: &str,
+    cmdline: &[u8],
+    entries: impl Iterator<Item = (u64, u64, u32)>,
+    report: &mut Report,
+) {
+    let mut count = 0;
     let mut total = 0u64;
     let mut covers_self = false;
     let mut first_at_zero = false;
-    for i in 0..u64::from(count.min(128)) {
-        let entry = ZERO_PAGE + 0x2d0 + i * 20;
-        let (addr, size, kind): (u64, u64, u32) = (peek(entry), peek(entry + 8), peek(entry + 16));
-        let _ = writeln!(Serial, "e820: {addr:#x}+{size:#x} type {kind}");
+    for (i, (addr, size, kind)) in entries.enumerate() {
+        count += 1;
+        let _ = writeln!(Serial, "{name}: {addr:#x}+{size:#x} type {kind}");
         if kind == 1 {
             total += size;
             covers_self |= addr <= 0x20_0000 && 0x20_0000 < addr + size;
@@ -157,23 +180,23 @@ fn check_e820(cmdline: &[u8], report: &mut Report) {
     // RAM below 640 KiB minus the EBDA, plus everything from 1 MiB up.
     let expected = 0x9_fc00 + mem.saturating_sub(0x10_0000);
     report.check(
-        "e820",
+        name,
         count >= 2 && first_at_zero && covers_self && total == expected,
         format_args!("count={count} total={total:#x} expected={expected:#x}"),
     );
 }
 
-fn check_initrd(cmdline: &[u8], report: &mut Report) {
-    let Some(magic) = param(cmdline, "testguest.initrd") else {
-        return;
-    };
-    let image: u32 = peek(ZERO_PAGE + 0x218);
-    let size: u32 = peek(ZERO_PAGE + 0x21c);
+/// Checks that the initrd at `image` (`size` bytes) starts with `magic`.
+pub fn check_initrd(magic: &[u8], image: u64, size: u64, report: &mut Report) {
     let mut matches =
-        size as usize >= magic.len() && image.is_multiple_of(4096) && image >= 0x20_0000;
+        size >= magic.len() as u64 && image.is_multiple_of(4096) && image >= 0x20_0000;
     if matches {
+        if (1 << 30..1 << 32).contains(&image) {
+            // The VMM places the initrd at the top of low RAM.
+            map_above_1gib(image);
+        }
         for (i, b) in magic.iter().enumerate() {
-            matches &= peek::<u8>(u64::from(image) + i as u64) == *b;
+            matches &= peek::<u8>(image + i as u64) == *b;
         }
     }
     report.check(

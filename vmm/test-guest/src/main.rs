@@ -1,8 +1,10 @@
 //! podvm's no_std test guest: booted by `podvm-vmm` through the Linux
-//! 64-bit boot protocol, it checks what the VMM handed over, prints the
+//! 64-bit boot protocol, or through PVH when built with the `pvh` feature
+//! (`pvh.rs`), it checks what the VMM handed over, prints the
 //! results on COM1 and ends as the command line says:
 //! `testguest.end=reset` (default; i8042 reset), `exit:N` (debug-exit
-//! port) or `crash` (triple fault). A failed check ends with debug-exit 1.
+//! port), `crash` (triple fault) or `halt` (cli; hlt until killed: for
+//! benchmarks). A failed check ends with debug-exit 1.
 
 #![no_std]
 #![no_main]
@@ -10,6 +12,8 @@
 mod checks;
 mod cmdline;
 mod io;
+#[cfg(feature = "pvh")]
+mod pvh;
 mod virtio_blk;
 
 use core::fmt::Write;
@@ -30,9 +34,27 @@ core::arch::global_asm!(
 
 #[no_mangle]
 extern "C" fn guest_main(zero_page: u64) -> ! {
-    let _ = writeln!(Serial, "podvm-test-guest: booted");
+    let _ = writeln!(
+        Serial,
+        "podvm-test-guest: booted (linux 64-bit boot protocol)"
+    );
     let mut report = checks::Report { failed: 0 };
-    let cmdline = checks::run_all(zero_page, &mut report);
+    let cmdline = checks::run_linux64(zero_page, &mut report);
+    finish(cmdline, &report)
+}
+
+/// Entered from `pvh::pvh_start32` in long mode.
+#[cfg(feature = "pvh")]
+#[no_mangle]
+extern "C" fn guest_main_pvh(start_info: u64) -> ! {
+    let _ = writeln!(Serial, "podvm-test-guest: booted (pvh)");
+    let mut report = checks::Report { failed: 0 };
+    let cmdline = pvh::run(start_info, &mut report);
+    finish(cmdline, &report)
+}
+
+/// Reports the outcome and ends the VM as `testguest.end` asks.
+fn finish(cmdline: &[u8], report: &checks::Report) -> ! {
     if report.failed > 0 {
         let _ = writeln!(Serial, "podvm-test-guest: {} checks FAILED", report.failed);
         io::debug_exit(1);
@@ -40,6 +62,7 @@ extern "C" fn guest_main(zero_page: u64) -> ! {
     let _ = writeln!(Serial, "podvm-test-guest: all checks passed");
     match cmdline::param(cmdline, "testguest.end") {
         None | Some(b"reset") => io::reset(),
+        Some(b"halt") => io::halt_forever(),
         Some(b"crash") => io::crash(),
         Some(end) => match end.strip_prefix(b"exit:").and_then(cmdline::number) {
             Some(code) => io::debug_exit(code as u8),
