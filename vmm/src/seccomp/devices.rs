@@ -1,4 +1,5 @@
-//! The device event-loop thread filter: epoll, eventfds (read and write),
+//! The device event-loop thread filter (the thread running the
+//! `event_manager::EventManager`): epoll, eventfds (read and write),
 //! disk I/O, the vsock Unix sockets and `getrandom`; the only ioctl is
 //! `FIONBIO`.
 

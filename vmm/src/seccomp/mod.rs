@@ -194,7 +194,9 @@ pub(crate) fn device_io_rules(rules: &mut Rules) {
     allow(
         rules,
         &[
-            // epoll (the loop's and the vsock muxer's).
+            // epoll: the event loop's `event_manager::EventManager` waits
+            // with `epoll_wait` (vmm-sys-util's `Epoll::wait`; libcs may
+            // make it `epoll_pwait`), the vsock muxer changes its own set.
             libc::SYS_epoll_wait,
             libc::SYS_epoll_pwait,
             libc::SYS_epoll_ctl,
