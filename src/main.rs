@@ -52,11 +52,7 @@ fn host_check() -> anyhow::Result<()> {
     println!("detail: {}", v.detail);
     println!(
         "--hypervisor auto uses: {}",
-        if v.linux_capable {
-            "qemu with -accel kvm"
-        } else {
-            "qemu with -accel tcg"
-        }
+        hypervisor::AutoChoice::for_host(&v).describe()
     );
     Ok(())
 }

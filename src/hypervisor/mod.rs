@@ -101,17 +101,60 @@ pub trait Hypervisor {
     fn start(&self, config: &VmConfig) -> Result<VmRecord>;
 }
 
-/// Picks the backend for `kind` on this host.
-///
-/// `auto` is qemu for now (with `-accel kvm` where KVM can run a Linux
-/// guest, TCG otherwise): the builtin VMM has not yet booted a pod on a host
-/// with hardware virtualization, and becomes `auto`'s choice there once it
-/// has (docs/decisions.md).
+/// What `--hypervisor auto` resolves to on a host with `kvm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoChoice {
+    /// KVM runs Linux guests and `podvm-vmm` is installed.
+    Builtin,
+    /// KVM runs Linux guests but `podvm-vmm` is not found.
+    QemuKvmNoVmm,
+    /// KVM cannot run a Linux guest here: qemu with TCG.
+    QemuTcg,
+}
+
+impl AutoChoice {
+    /// Decides `auto` for `kvm`.
+    pub fn for_host(kvm: &KvmVerdict) -> Self {
+        Self::decide(
+            kvm.linux_capable,
+            find_tool("PODVM_VMM", "podvm-vmm").is_some(),
+        )
+    }
+
+    fn decide(linux_capable: bool, vmm_found: bool) -> Self {
+        match (linux_capable, vmm_found) {
+            (false, _) => Self::QemuTcg,
+            (true, true) => Self::Builtin,
+            (true, false) => Self::QemuKvmNoVmm,
+        }
+    }
+
+    /// In words, for `host-check` and notes.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Builtin => "builtin (podvm-vmm on KVM)",
+            Self::QemuKvmNoVmm => "qemu with -accel kvm (podvm-vmm not found)",
+            Self::QemuTcg => "qemu with -accel tcg (KVM cannot run a Linux guest here)",
+        }
+    }
+}
+
+/// Picks the backend for `kind` on this host: `auto` is the builtin VMM
+/// where the KVM probe says KVM can run a Linux guest, qemu (TCG)
+/// otherwise.
 pub fn select(kind: HypervisorKind) -> Result<Box<dyn Hypervisor>> {
     let kvm = host_kvm_verdict();
     match kind {
-        HypervisorKind::Qemu | HypervisorKind::Auto => Ok(Box::new(Qemu::new(kvm)?)),
+        HypervisorKind::Qemu => Ok(Box::new(Qemu::new(kvm)?)),
         HypervisorKind::Builtin => Ok(Box::new(Builtin::new(&kvm)?)),
+        HypervisorKind::Auto => match AutoChoice::for_host(&kvm) {
+            AutoChoice::Builtin => Ok(Box::new(Builtin::new(&kvm)?)),
+            choice @ AutoChoice::QemuKvmNoVmm => {
+                eprintln!("podvm: --hypervisor auto: {}", choice.describe());
+                Ok(Box::new(Qemu::new(kvm)?))
+            }
+            AutoChoice::QemuTcg => Ok(Box::new(Qemu::new(kvm)?)),
+        },
     }
 }
 
@@ -174,4 +217,17 @@ pub fn tail(path: &Path, lines: usize) -> String {
     let text = String::from_utf8_lossy(&text);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AutoChoice;
+
+    #[test]
+    fn auto_is_builtin_only_where_kvm_runs_linux_and_the_vmm_is_there() {
+        assert_eq!(AutoChoice::decide(true, true), AutoChoice::Builtin);
+        assert_eq!(AutoChoice::decide(true, false), AutoChoice::QemuKvmNoVmm);
+        assert_eq!(AutoChoice::decide(false, true), AutoChoice::QemuTcg);
+        assert_eq!(AutoChoice::decide(false, false), AutoChoice::QemuTcg);
+    }
 }

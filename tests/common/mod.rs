@@ -83,14 +83,16 @@ pub fn test_images() -> PathBuf {
 /// A `podvm` with its own state and image store.
 pub struct Podvm {
     pub dir: tempfile::TempDir,
-    /// `--hypervisor` for `apply` (qemu unless a test says otherwise).
+    /// `--hypervisor` for `apply`: `auto` unless a test says otherwise, so
+    /// every pod test runs on the builtin VMM where KVM can run a Linux
+    /// guest and on qemu elsewhere (`podvm host-check` says which).
     pub hypervisor: &'static str,
 }
 
 impl Podvm {
     pub fn new() -> Self {
         Podvm {
-            hypervisor: "qemu",
+            hypervisor: "auto",
             dir: tempfile::Builder::new()
                 .prefix("podvm-e2e")
                 .tempdir()

@@ -1,6 +1,8 @@
-//! End to end on the qemu backend: real images, a real microVM, the real
-//! agent over vhost-device-vsock. Needs root, qemu, vhost-device-vsock, the
-//! guest image and the test images (scripts/test.sh provides them all).
+//! End to end: real images, a real microVM, the real agent over vsock, with
+//! `--hypervisor auto`: the builtin VMM where this host's KVM can run a
+//! Linux guest, else qemu (TCG) with vhost-device-vsock. Needs root, qemu,
+//! vhost-device-vsock, the guest image and the test images (scripts/test.sh
+//! provides them all).
 
 #![allow(clippy::unwrap_used)]
 
@@ -74,9 +76,17 @@ fn builtin_hypervisor_runs_the_pod_or_refuses_clearly() {
     p.hypervisor = "builtin";
     let check = p.ok(&["host-check"]);
     if check.contains("kvm can run a Linux guest: true") {
+        assert!(
+            check.contains("--hypervisor auto uses: builtin"),
+            "auto picks the builtin VMM where KVM runs Linux: {check}"
+        );
         two_container_pod(&p);
         return;
     }
+    assert!(
+        check.contains("--hypervisor auto uses: qemu with -accel tcg"),
+        "{check}"
+    );
     let manifest = p.write("pair.yaml", TWO_CONTAINERS);
     let out = p.run(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(!out.status.success());
