@@ -131,6 +131,13 @@ const START_INFO: u64 = 0x6000;
 /// `XEN_HVM_START_MAGIC_VALUE`.
 const START_MAGIC: u32 = 0x336e_c578;
 
+/// The command line `hvm_start_info` at `start_info` points at.
+pub fn cmdline(start_info: u64) -> &'static [u8] {
+    let paddr: u64 = peek(start_info + 24);
+    // SAFETY: the VMM put the command line in low RAM, identity-mapped.
+    unsafe { c_str(paddr, 2048) }
+}
+
 /// Runs the PVH checks against the start info at `start_info`; returns
 /// the command line.
 pub fn run(start_info: u64, report: &mut Report) -> &'static [u8] {
@@ -165,8 +172,7 @@ pub fn run(start_info: u64, report: &mut Report) -> &'static [u8] {
         magic == START_MAGIC && version >= 1 && cmdline_paddr == 0x20000,
         format_args!("magic={magic:#x} version={version} cmdline={cmdline_paddr:#x}"),
     );
-    // SAFETY: 0x20000..0x20800 lies in low RAM.
-    let cmdline = unsafe { c_str(cmdline_paddr, 2048) };
+    let cmdline = cmdline(start_info);
     report.check(
         "cmdline",
         param(cmdline, "testguest.mem_mib").is_some(),
