@@ -13,6 +13,7 @@ pub mod devices;
 pub mod error;
 pub mod logger;
 pub mod machine;
+pub mod malloc;
 pub mod probe;
 pub mod seccomp;
 pub mod stop;

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use podvm_vmm::config::{DiskConfig, VsockConfig};
 use podvm_vmm::devices::legacy::SerialOutput;
 use podvm_vmm::probe::{probe_kvm_with_deadline, DEFAULT_KVM_DEVICE};
-use podvm_vmm::{logger, Machine, VmConfig};
+use podvm_vmm::{logger, malloc, Machine, VmConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "podvm-vmm", about = "podvm's builtin VMM")]
@@ -139,7 +139,12 @@ fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // Before any thread exists: malloc and free within the seccomp filters.
+    let confined = malloc::confine_allocator();
     logger::init(args.log_level);
+    if !confined {
+        log::warn!("glibc refused the malloc settings the seccomp filters rely on");
+    }
     let config = args.config()?;
     log::info!("building VM: {config:?}");
     let machine = Machine::build_on(&config, &args.dev).context("building the VM")?;

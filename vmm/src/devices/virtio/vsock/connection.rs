@@ -61,6 +61,9 @@ pub struct Connection {
     fwd_cnt: Wrapping<u32>,
     /// `fwd_cnt` last told to the guest.
     fwd_cnt_sent: Wrapping<u32>,
+    /// A CREDIT_UPDATE waits in the muxer's replies (so no second one is
+    /// queued while the guest has no rx buffers).
+    pub credit_update_queued: bool,
     /// Guest bytes the host socket has not taken yet.
     pending: VecDeque<u8>,
     /// SHUTDOWN flags the guest sent.
@@ -94,6 +97,7 @@ impl Connection {
             rx_cnt: Wrapping(0),
             fwd_cnt: Wrapping(0),
             fwd_cnt_sent: Wrapping(0),
+            credit_update_queued: false,
             pending: VecDeque::new(),
             peer_shutdown: 0,
             host_closed: false,
@@ -132,9 +136,11 @@ impl Connection {
         }
     }
 
-    /// Whether the guest should hear about freed buffer space.
+    /// Whether the guest should hear about freed buffer space (and no
+    /// CREDIT_UPDATE is queued already).
     pub fn needs_credit_update(&self) -> bool {
-        (self.fwd_cnt - self.fwd_cnt_sent).0 >= CREDIT_UPDATE_THRESHOLD
+        !self.credit_update_queued
+            && (self.fwd_cnt - self.fwd_cnt_sent).0 >= CREDIT_UPDATE_THRESHOLD
     }
 
     /// Whether to poll the host socket for input.

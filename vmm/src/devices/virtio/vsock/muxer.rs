@@ -320,6 +320,7 @@ impl Muxer {
             return;
         }
         if conn.needs_credit_update() {
+            conn.credit_update_queued = true;
             self.replies
                 .push_back(Reply::Conn(key, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0));
         }
@@ -408,10 +409,12 @@ impl Muxer {
                 }
             }
             (VIRTIO_VSOCK_OP_CREDIT_UPDATE, _) => {}
-            (VIRTIO_VSOCK_OP_CREDIT_REQUEST, _) => {
+            (VIRTIO_VSOCK_OP_CREDIT_REQUEST, _) if !conn.credit_update_queued => {
+                conn.credit_update_queued = true;
                 self.replies
                     .push_back(Reply::Conn(key, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0))
             }
+            (VIRTIO_VSOCK_OP_CREDIT_REQUEST, _) => {}
             (VIRTIO_VSOCK_OP_SHUTDOWN, _) => {
                 conn.peer_shutdown |= h.flags & VIRTIO_VSOCK_SHUTDOWN_MASK;
                 if conn.flush_to_host().is_err() || conn.finished() || conn.state == State::Closing
@@ -426,8 +429,9 @@ impl Muxer {
                 return;
             }
         }
-        if let Some(conn) = self.conns.get(&key) {
+        if let Some(conn) = self.conns.get_mut(&key) {
             if conn.needs_credit_update() {
+                conn.credit_update_queued = true;
                 self.replies
                     .push_back(Reply::Conn(key, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0));
             }
@@ -468,17 +472,30 @@ impl Muxer {
     /// guest's credit). Returns whether the used ring changed.
     pub fn fill_rx(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> virtio::Result<bool> {
         let mut used = false;
-        while let Some(reply) = self.replies.pop_front() {
-            let header = match reply {
-                Reply::Raw(header) => header,
-                Reply::Conn(key, op, flags) => match self.conns.get_mut(&key) {
-                    Some(conn) => conn.header(op, flags),
-                    None => continue,
-                },
-            };
+        while !self.replies.is_empty() {
+            // The buffer first: a connection's header is built when it is
+            // sent, so that it carries the credit of that moment.
             let Some(chain) = queue.pop_descriptor_chain(mem) else {
-                self.replies.push_front(Reply::Raw(header));
                 return Ok(used);
+            };
+            let header = match self.replies.pop_front() {
+                Some(Reply::Raw(header)) => header,
+                Some(Reply::Conn(key, op, flags)) => match self.conns.get_mut(&key) {
+                    Some(conn) => {
+                        if op == VIRTIO_VSOCK_OP_CREDIT_UPDATE {
+                            conn.credit_update_queued = false;
+                        }
+                        conn.header(op, flags)
+                    }
+                    None => {
+                        queue.go_to_previous_position();
+                        continue;
+                    }
+                },
+                None => {
+                    queue.go_to_previous_position();
+                    break;
+                }
             };
             let head = chain.head_index();
             let len = match packet::write_rx(chain, mem, header, &[]) {
@@ -509,12 +526,22 @@ impl Muxer {
                 continue;
             };
             let (header, data) = match conn.read_from_host(room) {
-                HostRead::Data(data) => (conn.header(VIRTIO_VSOCK_OP_RW, 0), data),
+                HostRead::Data(data) => {
+                    // The next readable connection gets the next buffer.
+                    self.ready.rotate_left(1);
+                    (conn.header(VIRTIO_VSOCK_OP_RW, 0), data)
+                }
                 HostRead::Closed => {
+                    // One SHUTDOWN, and the socket leaves the ready list
+                    // (it would read EOF again for every rx buffer).
                     conn.state = State::Closing;
                     conn.expires = Some(Instant::now() + CLOSE_TIMEOUT);
+                    conn.in_ready = false;
                     let flags = VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND;
-                    (conn.header(VIRTIO_VSOCK_OP_SHUTDOWN, flags), Vec::new())
+                    let header = conn.header(VIRTIO_VSOCK_OP_SHUTDOWN, flags);
+                    self.ready.pop_front();
+                    self.rearm(key);
+                    (header, Vec::new())
                 }
                 HostRead::WouldBlock => {
                     queue.go_to_previous_position();

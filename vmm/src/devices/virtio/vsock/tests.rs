@@ -244,6 +244,89 @@ fn guest_connects_exchanges_data_and_closes() {
 }
 
 #[test]
+fn host_eof_sends_one_shutdown_however_many_rx_buffers_wait() {
+    let backend = TestBackend::new();
+    let mut guest = Guest::new(Box::new(backend.clone()));
+    guest.give_rx(8);
+    guest.send(guest.header(VIRTIO_VSOCK_OP_REQUEST, 5000, 52), &[]);
+    assert_eq!(guest.recv_one().0.op, VIRTIO_VSOCK_OP_RESPONSE);
+    let mut peer = backend.peer(52);
+    peer.write_all(b"last words").unwrap();
+    drop(peer);
+    settle(&mut guest);
+    let got = guest.recv();
+    let ops: Vec<u16> = got.iter().map(|(h, _)| h.op).collect();
+    assert_eq!(
+        ops,
+        [VIRTIO_VSOCK_OP_RW, VIRTIO_VSOCK_OP_SHUTDOWN],
+        "data, then one SHUTDOWN; the other rx buffers stay free"
+    );
+    assert_eq!(got[0].1, b"last words");
+    assert_eq!(got[1].0.flags, VIRTIO_VSOCK_SHUTDOWN_MASK);
+    // More buffers and events do not bring another SHUTDOWN.
+    guest.give_rx(8);
+    guest.notify(RX_QUEUE);
+    settle(&mut guest);
+    assert!(guest.recv().is_empty());
+    guest.send(guest.header(VIRTIO_VSOCK_OP_RST, 5000, 52), &[]);
+    assert_eq!(guest.dev.connection_count(), 0);
+}
+
+#[test]
+fn readable_connections_share_the_rx_buffers() {
+    let backend = TestBackend::new();
+    let mut guest = Guest::new(Box::new(backend.clone()));
+    guest.give_rx(6);
+    let mut peers = Vec::new();
+    for port in [5000, 5001] {
+        guest.send(guest.header(VIRTIO_VSOCK_OP_REQUEST, port, 52 + port), &[]);
+        assert_eq!(guest.recv_one().0.op, VIRTIO_VSOCK_OP_RESPONSE);
+        peers.push(backend.peer(52 + port));
+    }
+    // Each host socket holds more than the four 4 KiB rx buffers left take.
+    for peer in &mut peers {
+        peer.write_all(&[7u8; 32 * 1024]).unwrap();
+    }
+    settle(&mut guest);
+    let ports: Vec<u32> = guest.recv().iter().map(|(h, _)| h.dst_port).collect();
+    assert_eq!(ports.len(), 4);
+    assert!(
+        ports.contains(&5000) && ports.contains(&5001),
+        "both connections got buffers: {ports:?}"
+    );
+}
+
+#[test]
+fn credit_updates_are_not_queued_twice_while_rx_buffers_lack() {
+    let backend = TestBackend::new();
+    let mut guest = Guest::new(Box::new(backend.clone()));
+    guest.give_rx(1);
+    guest.send(guest.header(VIRTIO_VSOCK_OP_REQUEST, 5000, 52), &[]);
+    assert_eq!(guest.recv_one().0.op, VIRTIO_VSOCK_OP_RESPONSE);
+    let mut peer = backend.peer(52);
+    // No rx buffers now: 30 × 6 KiB reach the host, well past the 64 KiB
+    // after which we owe the guest a CREDIT_UPDATE, and it asks twice.
+    let chunk = [5u8; 6 * 1024];
+    let mut drained = vec![0u8; chunk.len()];
+    for _ in 0..30 {
+        guest.send(guest.header(VIRTIO_VSOCK_OP_RW, 5000, 52), &chunk);
+        peer.read_exact(&mut drained).unwrap();
+    }
+    for _ in 0..2 {
+        guest.send(guest.header(VIRTIO_VSOCK_OP_CREDIT_REQUEST, 5000, 52), &[]);
+    }
+    guest.give_rx(16);
+    guest.notify(RX_QUEUE);
+    let got = guest.recv();
+    assert_eq!(got.len(), 1, "one CREDIT_UPDATE: {got:?}");
+    assert_eq!(got[0].0.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+    assert_eq!(got[0].0.fwd_cnt, 30 * 6 * 1024);
+    // Once sent, the next one is owed again.
+    guest.send(guest.header(VIRTIO_VSOCK_OP_CREDIT_REQUEST, 5000, 52), &[]);
+    assert_eq!(guest.recv_one().0.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+}
+
+#[test]
 fn host_connect_handshake_and_rst() {
     let backend = TestBackend::new();
     let mut guest = Guest::new(Box::new(backend.clone()));
