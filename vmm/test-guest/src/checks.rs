@@ -75,6 +75,7 @@ pub fn run_devices(cmdline: &'static [u8], report: &mut Report) {
     check_cpuid(cmdline, report);
     check_virtio_mmio(cmdline, report);
     crate::virtio_blk::check(cmdline, report);
+    crate::virtio_vsock::check(cmdline, report);
 }
 
 /// The VMM's identity map covers the first GiB only: map the 2 MiB page

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses part of this module
 
+pub mod vsock;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -164,6 +166,69 @@ pub fn podvm_vmm(args: &[&str]) -> Run {
         run.stderr
     );
     run
+}
+
+/// A `podvm-vmm run` in the background, for tests that play the host side
+/// while the guest runs; killed if dropped before [`Vm::wait`].
+pub struct Vm {
+    child: Option<Child>,
+    started: Instant,
+    args: Vec<String>,
+}
+
+/// Starts `podvm-vmm run` with `args` without waiting for it.
+pub fn spawn_podvm_vmm(args: &[&str]) -> Vm {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_podvm-vmm"))
+        .arg("run")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn podvm-vmm");
+    Vm {
+        child: Some(child),
+        started,
+        args: args.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+impl Vm {
+    /// Waits for the VMM to exit (under [`VM_DEADLINE`]) and prints its output.
+    pub fn wait(mut self) -> Run {
+        let child = self.child.take().expect("not waited yet");
+        let run = finish(child, self.started);
+        eprintln!(
+            "podvm-vmm {:?}: {} in {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.args,
+            run.status,
+            self.started.elapsed(),
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+}
+
+impl Drop for Vm {
+    /// Kills a VMM not waited for (the test failed) and shows its output.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (mut stdout, mut stderr) = (String::new(), String::new());
+            if let Some(mut pipe) = child.stdout.take() {
+                let _ = pipe.read_to_string(&mut stdout);
+            }
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            eprintln!(
+                "podvm-vmm {:?}: killed\n--- stdout\n{stdout}--- stderr\n{stderr}",
+                self.args
+            );
+        }
+    }
 }
 
 pub fn path_str(path: &Path) -> &str {
