@@ -217,6 +217,9 @@ pub(crate) fn device_io_rules(rules: &mut Rules) {
             libc::SYS_recvmsg,
             libc::SYS_sendmsg,
             libc::SYS_shutdown,
+            // vsock: the timeout timer (`vsock/deadline.rs`), created at
+            // setup, armed here.
+            libc::SYS_timerfd_settime,
         ],
     );
     allow_arg_in(rules, libc::SYS_fcntl, 1, &[libc::F_SETFL as u64]);

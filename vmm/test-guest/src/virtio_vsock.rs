@@ -762,6 +762,11 @@ impl Vsock {
         self.fresh = true;
         match (h.op, conn.state) {
             (OP_RST, State::Closing) => self.finish(n, None),
+            // The host shut both ways, then gave up waiting for our RST
+            // (its close timeout): a normal end, nothing was lost.
+            (OP_RST, _) if conn.peer_shutdown & SHUTDOWN_BOTH == SHUTDOWN_BOTH => {
+                self.finish(n, None)
+            }
             (OP_RST, _) => {
                 let role = conn.role;
                 self.finish(n, Some("reset by the host"));
@@ -962,6 +967,17 @@ impl Vsock {
             }
             if conn.role == Role::Client && conn.sent == conn.to_send {
                 conn.want_shutdown |= SHUTDOWN_SEND;
+            }
+            let nothing_left = match conn.role {
+                Role::Echo => conn.buffered() == 0,
+                Role::Client => conn.sent == conn.to_send,
+                Role::Stop => false,
+            };
+            if conn.peer_shutdown & SHUTDOWN_SEND != 0 && nothing_left {
+                // The host sends no more (it may have only half-closed)
+                // and we have nothing left for it: close, as a Linux
+                // application does once it read EOF and answered.
+                conn.want_shutdown = SHUTDOWN_BOTH;
             }
         }
         let flags = conn.want_shutdown | conn.shutdown_sent;

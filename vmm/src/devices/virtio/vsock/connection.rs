@@ -28,7 +28,8 @@ pub enum State {
     LocalInit,
     /// Both sides may exchange data.
     Established,
-    /// We sent SHUTDOWN (the host socket closed); the guest's RST is awaited.
+    /// Both sides are done and we sent SHUTDOWN both ways; the guest's RST
+    /// is awaited.
     Closing,
 }
 

@@ -8,6 +8,7 @@
 
 pub mod backend;
 mod connection;
+mod deadline;
 mod device;
 pub mod muxer;
 pub mod packet;

@@ -5,8 +5,8 @@
 //!
 //! The host side sits behind [`Backend`] (`backend.rs`) so tests can plug
 //! in their own.
-//! The muxer has its own epoll fd (listener, handshakes, connections),
-//! which the device event loop polls as one fd.
+//! The muxer has its own epoll fd (listener, handshakes, connections, the
+//! timeout timer), which the device event loop polls as one fd.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -20,6 +20,7 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
 use super::backend::Backend;
 use super::connection::{Connection, HostRead, State};
+use super::deadline::Deadline;
 use super::packet::{self, Header, TxPacket};
 use super::*;
 
@@ -31,6 +32,8 @@ enum Target {
     Listener,
     Handshake,
     Conn(Key),
+    /// The [`Deadline`] of the earliest timeout.
+    Timer,
 }
 
 /// A host stream that has not finished its `CONNECT <port>\n` line.
@@ -59,12 +62,14 @@ pub struct Muxer {
     replies: VecDeque<Reply>,
     ready: VecDeque<Key>,
     next_local_port: u32,
+    deadline: Deadline,
 }
 
 impl Muxer {
     /// A muxer serving the guest `guest_cid` through `backend`.
     pub fn new(backend: Box<dyn Backend>, guest_cid: u64) -> Result<Self> {
         let epoll = Epoll::new().map_err(|e| Error::Io("epoll_create", e))?;
+        let deadline = Deadline::new().map_err(|e| Error::Io("timerfd_create", e))?;
         let mut muxer = Self {
             backend,
             guest_cid,
@@ -75,7 +80,11 @@ impl Muxer {
             replies: VecDeque::new(),
             ready: VecDeque::new(),
             next_local_port: FIRST_LOCAL_PORT,
+            deadline,
         };
+        let timer = muxer.deadline.fd();
+        muxer.ctl(ControlOperation::Add, timer, EventSet::IN.bits())?;
+        muxer.targets.insert(timer, Target::Timer);
         if let Some(fd) = muxer.backend.listener_fd() {
             muxer.ctl(ControlOperation::Add, fd, EventSet::IN.bits())?;
             muxer.targets.insert(fd, Target::Listener);
@@ -204,10 +213,23 @@ impl Muxer {
                     let key = *key;
                     self.conn_event(key, event.event_set());
                 }
+                Some(Target::Timer) => self.deadline.fired(),
                 None => {}
             }
         }
         self.expire(Instant::now());
+        if self.deadline.armed_at().is_none() {
+            if let Some(next) = self.next_expiry() {
+                self.deadline.schedule(next);
+            }
+        }
+    }
+
+    /// The earliest handshake or connection deadline.
+    fn next_expiry(&self) -> Option<Instant> {
+        let handshakes = self.handshakes.values().map(|hs| hs.expires);
+        let conns = self.conns.values().filter_map(|c| c.expires);
+        handshakes.chain(conns).min()
     }
 
     fn accept_all(&mut self) {
@@ -231,6 +253,7 @@ impl Muxer {
             {
                 self.targets.insert(fd, Target::Handshake);
                 let expires = Instant::now() + CONNECT_TIMEOUT;
+                self.deadline.schedule(expires);
                 let line = Vec::new();
                 self.handshakes.insert(
                     fd,
@@ -287,7 +310,9 @@ impl Muxer {
             self.guest_cid,
             State::LocalInit,
         );
-        conn.expires = Some(Instant::now() + CONNECT_TIMEOUT);
+        let expires = Instant::now() + CONNECT_TIMEOUT;
+        conn.expires = Some(expires);
+        self.deadline.schedule(expires);
         let key = (local_port, port);
         self.add_conn(conn);
         self.replies
@@ -533,11 +558,22 @@ impl Muxer {
                 }
                 HostRead::Closed => {
                     // One SHUTDOWN, and the socket leaves the ready list
-                    // (it would read EOF again for every rx buffer).
-                    conn.state = State::Closing;
-                    conn.expires = Some(Instant::now() + CLOSE_TIMEOUT);
+                    // (it would read EOF again for every rx buffer). EOF
+                    // may be a half-close (`shutdown(SHUT_WR)`) by a host
+                    // that still reads: the guest hears "the host sends no
+                    // more" and its data keeps flowing. Once the guest sent
+                    // its last bytes too, both sides are done: SHUTDOWN
+                    // both ways, and the guest's RST is awaited.
                     conn.in_ready = false;
-                    let flags = VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND;
+                    let flags = if conn.finished() {
+                        conn.state = State::Closing;
+                        let expires = Instant::now() + CLOSE_TIMEOUT;
+                        conn.expires = Some(expires);
+                        self.deadline.schedule(expires);
+                        VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND
+                    } else {
+                        VIRTIO_VSOCK_SHUTDOWN_SEND
+                    };
                     let header = conn.header(VIRTIO_VSOCK_OP_SHUTDOWN, flags);
                     self.ready.pop_front();
                     self.rearm(key);

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use virtio_queue::Queue;
 use vm_memory::{Bytes, GuestAddress};
@@ -262,13 +262,52 @@ fn host_eof_sends_one_shutdown_however_many_rx_buffers_wait() {
         "data, then one SHUTDOWN; the other rx buffers stay free"
     );
     assert_eq!(got[0].1, b"last words");
-    assert_eq!(got[1].0.flags, VIRTIO_VSOCK_SHUTDOWN_MASK);
+    assert_eq!(
+        got[1].0.flags, VIRTIO_VSOCK_SHUTDOWN_SEND,
+        "the host sends no more; it may still read"
+    );
     // More buffers and events do not bring another SHUTDOWN.
     guest.give_rx(8);
     guest.notify(RX_QUEUE);
     settle(&mut guest);
     assert!(guest.recv().is_empty());
     guest.send(guest.header(VIRTIO_VSOCK_OP_RST, 5000, 52), &[]);
+    assert_eq!(guest.dev.connection_count(), 0);
+}
+
+#[test]
+fn a_host_half_close_still_gets_the_guests_reply() {
+    let backend = TestBackend::new();
+    let mut guest = Guest::new(Box::new(backend.clone()));
+    guest.give_rx(8);
+    guest.send(guest.header(VIRTIO_VSOCK_OP_REQUEST, 5000, 53), &[]);
+    assert_eq!(guest.recv_one().0.op, VIRTIO_VSOCK_OP_RESPONSE);
+    let mut peer = backend.peer(53);
+    peer.write_all(b"question").unwrap();
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    settle(&mut guest);
+    let got = guest.recv();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].0.op, VIRTIO_VSOCK_OP_SHUTDOWN);
+    assert_eq!(got[1].0.flags, VIRTIO_VSOCK_SHUTDOWN_SEND);
+    // Long after the close timeout, the guest answers and is done.
+    std::thread::sleep(CLOSE_TIMEOUT + Duration::from_millis(200));
+    settle(&mut guest);
+    assert_eq!(
+        guest.dev.connection_count(),
+        1,
+        "no timeout on a half-close"
+    );
+    guest.send(guest.header(VIRTIO_VSOCK_OP_RW, 5000, 53), b"answer");
+    let mut done = guest.header(VIRTIO_VSOCK_OP_SHUTDOWN, 5000, 53);
+    done.flags = VIRTIO_VSOCK_SHUTDOWN_MASK;
+    guest.send(done, &[]);
+    let mut reply = Vec::new();
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    peer.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"answer", "the reply, then EOF");
+    let (h, _) = guest.recv_one();
+    assert_eq!(h.op, VIRTIO_VSOCK_OP_RST, "both sides done: closed");
     assert_eq!(guest.dev.connection_count(), 0);
 }
 
@@ -359,6 +398,59 @@ fn host_connect_handshake_and_rst() {
     assert_eq!(guest.dev.connection_count(), 0);
     let mut rest = [0u8; 1];
     assert_eq!(host.read(&mut rest).unwrap(), 0, "closed on RST");
+}
+
+/// Whether `fd` turns readable within `timeout_ms`.
+fn readable(fd: RawFd, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, its count passed.
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) == 1 }
+}
+
+#[test]
+fn timeouts_fire_on_a_quiet_device() {
+    let backend = TestBackend::new();
+    let mut guest = Guest::new(Box::new(backend.clone()));
+    guest.give_rx(4);
+    let mut silent = backend.host_connects();
+    let mut unanswered = backend.host_connects();
+    unanswered.write_all(b"CONNECT 1024\n").unwrap();
+    let started = Instant::now();
+    settle(&mut guest);
+    let (h, _) = guest.recv_one();
+    assert_eq!(h.op, VIRTIO_VSOCK_OP_REQUEST, "the guest never answers it");
+    // From here only the device's own fd wakes it, as in the event loop:
+    // nothing else happens, so it is the timeout timer or nothing.
+    let fd = guest.dev.event_fds()[0];
+    let mut wakeups = 0;
+    while started.elapsed() < CONNECT_TIMEOUT * 2 {
+        if readable(fd, 100) {
+            wakeups += 1;
+            guest.event();
+        }
+    }
+    assert!(wakeups >= 1, "the timer woke the device");
+    let (h, _) = guest.recv_one();
+    assert_eq!(
+        (h.op, h.src_port, h.dst_port),
+        (VIRTIO_VSOCK_OP_RST, FIRST_LOCAL_PORT, 1024),
+        "the unanswered request is reset"
+    );
+    assert_eq!(guest.dev.connection_count(), 0);
+    let mut byte = [0u8; 1];
+    for (name, stream) in [("silent", &mut silent), ("unanswered", &mut unanswered)] {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        assert!(
+            matches!(stream.read(&mut byte), Ok(0)),
+            "{name} client closed by the timeout"
+        );
+    }
 }
 
 #[test]
