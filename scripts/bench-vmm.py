@@ -3,8 +3,8 @@
 guest, same memory size, same command line. Prints figures; asserts nothing.
 
 1. Start: VMM process start → first byte on the guest's serial console.
-   a. The no_std test guest (vmm/test-guest built with its PVH note), which
-      prints on its first instructions: this measures the VMM's own start.
+   a. The no_std test guest (vmm/test-guest built with its PVH note), whose
+      first instruction writes to COM1: this measures the VMM's own start.
    b. The podvm guest kernel (target/guest/vmlinux, PVH entry on both), where
       the time is the guest kernel's early boot on this host's KVM.
 2. Memory overhead of the VMM: RSS minus the resident part of the guest's
