@@ -12,7 +12,7 @@
 //! (see [`super::device_status`]).
 
 use virtio_queue::{Queue, QueueT};
-use vm_memory::GuestMemoryMmap;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
 use super::device_status::{device_type_name, driver_failed_message, driver_ok_message};
@@ -66,6 +66,9 @@ pub mod status {
 
 /// Interrupt status: a used ring changed (`VIRTIO_MMIO_INT_VRING`).
 pub const INT_VRING: u32 = 1;
+/// Available-ring flag: the driver asks not to be interrupted when the
+/// device uses buffers of this queue (virtio 1.2, 2.7.7).
+pub const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
 /// Interrupt status: configuration changed (`VIRTIO_MMIO_INT_CONFIG`).
 pub const INT_CONFIG: u32 = 2;
 
@@ -245,26 +248,49 @@ impl MmioTransport {
             return;
         }
         log::trace!("virtio-mmio: {}: queue {index} notified", self.label());
+        let used_before = self.used_indexes();
         let result = self
             .device
             .process_queue(index as usize, &mut self.queues, &self.mem);
-        self.complete(result);
+        self.complete(result, &used_before);
     }
 
     /// Lets the device handle readiness of its backend fd `index`.
     pub fn device_event(&mut self, index: usize) {
+        let used_before = self.used_indexes();
         let result = if self.active() {
             self.device.handle_event(index, &mut self.queues, &self.mem)
         } else {
             self.device.handle_event(index, &mut [], &self.mem)
         };
-        self.complete(result);
+        self.complete(result, &used_before);
     }
 
-    fn complete(&mut self, result: super::Result<bool>) {
+    /// Each queue's next used index, to tell afterwards which ones a
+    /// device call used.
+    fn used_indexes(&self) -> Vec<u16> {
+        self.queues.iter().map(|q| q.next_used()).collect()
+    }
+
+    /// Whether a queue the device just used (its next used index moved on
+    /// from `used_before`) lets the driver be interrupted: not when every
+    /// such queue's available ring carries `VRING_AVAIL_F_NO_INTERRUPT`.
+    fn interrupt_wanted(&self, used_before: &[u16]) -> bool {
+        self.queues
+            .iter()
+            .zip(used_before)
+            .filter(|(q, before)| q.next_used() != **before)
+            .any(|(q, _)| {
+                self.mem
+                    .read_obj::<u16>(GuestAddress(q.avail_ring()))
+                    .map_or(true, |flags| flags & VRING_AVAIL_F_NO_INTERRUPT == 0)
+            })
+    }
+
+    fn complete(&mut self, result: super::Result<bool>, used_before: &[u16]) {
         match result {
-            Ok(true) => self.raise(INT_VRING),
-            Ok(false) => {}
+            Ok(true) if self.interrupt_wanted(used_before) => self.raise(INT_VRING),
+            Ok(_) => {}
             Err(e) => {
                 log::warn!(
                     "virtio-mmio: {}: device broken by the driver: {e}",
@@ -504,6 +530,31 @@ mod tests {
         wr(&mut t, reg::STATUS, 0);
         assert_eq!(rd(&mut t, reg::STATUS), 0);
         assert_eq!(rd(&mut t, reg::QUEUE_READY), 0, "reset clears the queues");
+    }
+
+    #[test]
+    fn a_driver_asking_for_no_interrupt_is_not_interrupted() {
+        let mut driver = TestDriver::new(8);
+        let mut t = transport(&driver);
+        handshake(&mut t, 8, DESC_TABLE);
+        driver
+            .mem
+            .write_obj(VRING_AVAIL_F_NO_INTERRUPT, GuestAddress(AVAIL_RING))
+            .expect("avail flags");
+        driver.add_chain(0, &[(DATA, 16, F_WRITE, 0)]);
+        wr(&mut t, reg::QUEUE_NOTIFY, 0);
+        assert_eq!(driver.used_idx(), 1, "served");
+        assert_eq!(rd(&mut t, reg::INTERRUPT_STATUS), 0, "not interrupted");
+        assert!(t.interrupt_fd().read().is_err(), "irqfd not signalled");
+        driver
+            .mem
+            .write_obj(0u16, GuestAddress(AVAIL_RING))
+            .expect("avail flags");
+        driver.add_chain(1, &[(DATA, 16, F_WRITE, 0)]);
+        wr(&mut t, reg::QUEUE_NOTIFY, 0);
+        assert_eq!(driver.used_idx(), 2);
+        assert_eq!(rd(&mut t, reg::INTERRUPT_STATUS), INT_VRING);
+        assert_eq!(t.interrupt_fd().read().expect("interrupt"), 1);
     }
 
     #[test]
