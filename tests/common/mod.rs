@@ -38,12 +38,36 @@ pub fn e2e_missing() -> Option<String> {
 /// Skips loudly; in CI a missing prerequisite is a failure, not a skip.
 pub fn require_e2e(test: &str) -> bool {
     match e2e_missing() {
-        None => true,
+        None => {
+            note_hypervisor(test);
+            true
+        }
         Some(why) => {
             podvm_testsupport::skip(test, &why);
             false
         }
     }
+}
+
+/// Says once per test binary which hypervisor `--hypervisor auto` gives
+/// the pods here (builtin where KVM runs Linux, else qemu with TCG), so a
+/// reader of the test output knows what the pod tests ran on.
+fn note_hypervisor(test: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let line = Command::new(env!("CARGO_BIN_EXE_podvm"))
+            .arg("host-check")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|out| {
+                out.lines()
+                    .find(|l| l.starts_with("--hypervisor auto uses"))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "podvm host-check failed".into());
+        podvm_testsupport::note(test, &format!("the pods of these tests: {line}"));
+    });
 }
 
 fn nix_is_root() -> bool {

@@ -11,6 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long one VM may run before the test kills it.
@@ -105,14 +106,27 @@ pub struct Run {
     pub first_stdout_byte: Option<Duration>,
 }
 
-/// Waits for `child` under [`VM_DEADLINE`], reading stdout as it comes.
-pub fn finish(mut child: Child, started: Instant) -> Run {
-    let mut stdout_pipe = child.stdout.take().expect("stdout piped");
-    let reader = std::thread::spawn(move || {
+/// A running `podvm-vmm` whose stdout and stderr are read from the start,
+/// so that however much it writes it never blocks on a full pipe.
+struct Spawned {
+    child: Child,
+    started: Instant,
+    args: Vec<String>,
+    /// When the first stdout byte came, and all of stdout.
+    stdout: JoinHandle<(Option<Duration>, Vec<u8>)>,
+    stderr: JoinHandle<(Option<Duration>, Vec<u8>)>,
+}
+
+/// Reads `pipe` to its end on a thread, noting when its first byte came.
+fn read_all(
+    mut pipe: impl Read + Send + 'static,
+    started: Instant,
+) -> JoinHandle<(Option<Duration>, Vec<u8>)> {
+    std::thread::spawn(move || {
         let mut first = None;
         let mut all = Vec::new();
         let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout_pipe.read(&mut buf) {
+        while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
                 break;
             }
@@ -120,113 +134,109 @@ pub fn finish(mut child: Child, started: Instant) -> Run {
             all.extend_from_slice(&buf[..n]);
         }
         (first, all)
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for podvm-vmm") {
-            break status;
+    })
+}
+
+impl Spawned {
+    /// Starts `podvm-vmm run` with `args`.
+    fn start(args: &[&str]) -> Self {
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_podvm-vmm"))
+            .arg("run")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn podvm-vmm");
+        let stdout = read_all(child.stdout.take().expect("stdout piped"), started);
+        let stderr = read_all(child.stderr.take().expect("stderr piped"), started);
+        Self {
+            child,
+            started,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            stdout,
+            stderr,
         }
-        if started.elapsed() > VM_DEADLINE {
-            let _ = child.kill();
+    }
+
+    /// Waits for the exit (killing the VMM after [`VM_DEADLINE`]), collects
+    /// the output and prints it.
+    fn finish(mut self) -> Run {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for podvm-vmm") {
+                break Some(status);
+            }
+            if self.started.elapsed() > VM_DEADLINE {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let (first_stdout_byte, stdout) = self.stdout.join().expect("stdout reader");
+        let (_, stderr) = self.stderr.join().expect("stderr reader");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        );
+        let ended = status.map_or("killed at the deadline".to_string(), |s| s.to_string());
+        eprintln!(
+            "podvm-vmm {:?}: {ended} in {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            self.args,
+            self.started.elapsed(),
+        );
+        let Some(status) = status else {
             panic!("podvm-vmm still running after {VM_DEADLINE:?}");
+        };
+        Run {
+            status,
+            stdout,
+            stderr,
+            first_stdout_byte,
         }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let (first_stdout_byte, stdout) = reader.join().expect("stdout reader");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr piped")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    Run {
-        status,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr,
-        first_stdout_byte,
+    }
+
+    /// Kills the VMM and prints its output.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (_, stdout) = self.stdout.join().unwrap_or_default();
+        let (_, stderr) = self.stderr.join().unwrap_or_default();
+        eprintln!(
+            "podvm-vmm {:?}: killed\n--- stdout\n{}--- stderr\n{}",
+            self.args,
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
     }
 }
 
-/// Runs `podvm-vmm run` with `args`.
+/// Runs `podvm-vmm run` with `args` to its end (at most [`VM_DEADLINE`]).
 pub fn podvm_vmm(args: &[&str]) -> Run {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_podvm-vmm"))
-        .arg("run")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn podvm-vmm");
-    let run = finish(child, started);
-    eprintln!(
-        "podvm-vmm {args:?}: {} in {:?}\n--- stdout\n{}--- stderr\n{}",
-        run.status,
-        started.elapsed(),
-        run.stdout,
-        run.stderr
-    );
-    run
+    Spawned::start(args).finish()
 }
 
 /// A `podvm-vmm run` in the background, for tests that play the host side
 /// while the guest runs; killed if dropped before [`Vm::wait`].
-pub struct Vm {
-    child: Option<Child>,
-    started: Instant,
-    args: Vec<String>,
-}
+pub struct Vm(Option<Spawned>);
 
 /// Starts `podvm-vmm run` with `args` without waiting for it.
 pub fn spawn_podvm_vmm(args: &[&str]) -> Vm {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_podvm-vmm"))
-        .arg("run")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn podvm-vmm");
-    Vm {
-        child: Some(child),
-        started,
-        args: args.iter().map(|a| a.to_string()).collect(),
-    }
+    Vm(Some(Spawned::start(args)))
 }
 
 impl Vm {
     /// Waits for the VMM to exit (under [`VM_DEADLINE`]) and prints its output.
     pub fn wait(mut self) -> Run {
-        let child = self.child.take().expect("not waited yet");
-        let run = finish(child, self.started);
-        eprintln!(
-            "podvm-vmm {:?}: {} in {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.args,
-            run.status,
-            self.started.elapsed(),
-            run.stdout,
-            run.stderr
-        );
-        run
+        self.0.take().expect("not waited yet").finish()
     }
 }
 
 impl Drop for Vm {
     /// Kills a VMM not waited for (the test failed) and shows its output.
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-            let (mut stdout, mut stderr) = (String::new(), String::new());
-            if let Some(mut pipe) = child.stdout.take() {
-                let _ = pipe.read_to_string(&mut stdout);
-            }
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            eprintln!(
-                "podvm-vmm {:?}: killed\n--- stdout\n{stdout}--- stderr\n{stderr}",
-                self.args
-            );
+        if let Some(spawned) = self.0.take() {
+            spawned.kill();
         }
     }
 }
