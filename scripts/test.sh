@@ -13,6 +13,16 @@ scripts/setup.sh
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The no_std test guest is its own workspace (x86_64-unknown-none), both
+# of its boot-entry variants.
+(
+    cd vmm/test-guest
+    cargo fmt -- --check
+    for features in "" "pvh"; do
+        cargo clippy --quiet --release --target x86_64-unknown-none \
+            --target-dir ../../target/test-guest-lint --features "$features" -- -D warnings
+    done
+)
 
 step "guest image (kernel + agent initramfs)"
 guest-image/build.sh

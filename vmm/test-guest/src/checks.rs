@@ -102,19 +102,42 @@ pub fn hex(text: &[u8]) -> Option<u64> {
     })
 }
 
-/// Finds the first `virtio_mmio.device=SIZE@BASE:IRQ` and reads its
-/// identification registers (magic, version, device ID).
+/// The bases of the `virtio_mmio.device=SIZE@BASE:IRQ` windows on the
+/// command line, in order.
+pub fn virtio_mmio_bases(cmdline: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    cmdline
+        .split(|b| *b == b' ')
+        .filter_map(|word| word.strip_prefix(b"virtio_mmio.device="))
+        .filter_map(|spec| {
+            let at = spec.iter().position(|b| *b == b'@')?;
+            let rest = &spec[at + 1..];
+            let colon = rest.iter().position(|b| *b == b':')?;
+            hex(&rest[..colon])
+        })
+}
+
+/// Reads the 32-bit register at `offset` of the (mapped) window at `base`.
+fn mmio_read(base: u64, offset: u64) -> u32 {
+    // SAFETY: the VMM declared an MMIO window at `base`, mapped by
+    // `map_above_1gib`; reads exit to the VMM.
+    unsafe { ((base + offset) as *const u32).read_volatile() }
+}
+
+/// The base of the first window whose device ID is `device_id`, mapped.
+pub fn find_virtio_device(cmdline: &[u8], device_id: u32) -> Option<u64> {
+    virtio_mmio_bases(cmdline).find(|base| {
+        map_above_1gib(*base);
+        mmio_read(*base, 8) == device_id
+    })
+}
+
+/// Reads the identification registers (magic, version, device ID) of the
+/// first window on the command line.
 fn check_virtio_mmio(cmdline: &[u8], report: &mut Report) {
     let Some(expected) = param(cmdline, "testguest.virtio").and_then(number) else {
         return;
     };
-    let base = param(cmdline, "virtio_mmio.device").and_then(|spec| {
-        let at = spec.iter().position(|b| *b == b'@')?;
-        let rest = &spec[at + 1..];
-        let colon = rest.iter().position(|b| *b == b':')?;
-        hex(&rest[..colon])
-    });
-    let Some(base) = base else {
+    let Some(base) = virtio_mmio_bases(cmdline).next() else {
         report.check(
             "virtio-mmio",
             false,
@@ -123,9 +146,7 @@ fn check_virtio_mmio(cmdline: &[u8], report: &mut Report) {
         return;
     };
     map_above_1gib(base);
-    // SAFETY: the VMM declared an MMIO window at `base`, now mapped; reads exit to it.
-    let read = |offset: u64| unsafe { ((base + offset) as *const u32).read_volatile() };
-    let (magic, version, device) = (read(0), read(4), read(8));
+    let (magic, version, device) = (mmio_read(base, 0), mmio_read(base, 4), mmio_read(base, 8));
     report.check(
         "virtio-mmio",
         magic == 0x7472_6976 && version == 2 && u64::from(device) == expected,

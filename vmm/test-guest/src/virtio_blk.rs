@@ -7,12 +7,11 @@
 use core::fmt::Write;
 use core::sync::atomic::{fence, Ordering};
 
-use crate::checks::{hex, map_above_1gib, Report};
+use crate::checks::{find_virtio_device, Report};
 use crate::cmdline::param;
 use crate::io::Serial;
 
 /// Register offsets (include/uapi/linux/virtio_mmio.h).
-const DEVICE_ID: u64 = 0x008;
 const DEVICE_FEATURES: u64 = 0x010;
 const DEVICE_FEATURES_SEL: u64 = 0x014;
 const DRIVER_FEATURES: u64 = 0x020;
@@ -63,23 +62,6 @@ fn write<T>(addr: u64, value: T) {
 fn read<T>(addr: u64) -> T {
     // SAFETY: as for `write`.
     unsafe { (addr as *const T).read_volatile() }
-}
-
-/// The base of the first `virtio_mmio.device=` window holding a block device.
-fn find_block_device(cmdline: &[u8]) -> Option<u64> {
-    cmdline
-        .split(|b| *b == b' ')
-        .filter_map(|word| word.strip_prefix(b"virtio_mmio.device="))
-        .filter_map(|spec| {
-            let at = spec.iter().position(|b| *b == b'@')?;
-            let rest = &spec[at + 1..];
-            let colon = rest.iter().position(|b| *b == b':')?;
-            hex(&rest[..colon])
-        })
-        .find(|base| {
-            map_above_1gib(*base);
-            read::<u32>(base + DEVICE_ID) == VIRTIO_ID_BLOCK
-        })
 }
 
 /// Device initialisation; the error says which step failed.
@@ -168,7 +150,7 @@ pub fn check(cmdline: &[u8], report: &mut Report) {
     if param(cmdline, "testguest.blk") != Some(b"1") {
         return;
     }
-    let Some(base) = find_block_device(cmdline) else {
+    let Some(base) = find_virtio_device(cmdline, VIRTIO_ID_BLOCK) else {
         report.check("virtio-blk", false, format_args!("no block device"));
         return;
     };

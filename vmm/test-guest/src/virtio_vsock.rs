@@ -39,12 +39,11 @@
 use core::fmt::Write;
 use core::sync::atomic::{compiler_fence, Ordering};
 
-use crate::checks::{hex, map_above_1gib, Report};
+use crate::checks::{find_virtio_device, Report};
 use crate::cmdline::{number, param};
 use crate::io::Serial;
 
 /// Register offsets (include/uapi/linux/virtio_mmio.h).
-const DEVICE_ID: u64 = 0x008;
 const DEVICE_FEATURES: u64 = 0x010;
 const DEVICE_FEATURES_SEL: u64 = 0x014;
 const DRIVER_FEATURES: u64 = 0x020;
@@ -1177,23 +1176,6 @@ impl Vsock {
     }
 }
 
-/// The base of the first `virtio_mmio.device=` window holding a vsock device.
-fn find_vsock_device(cmdline: &[u8]) -> Option<u64> {
-    cmdline
-        .split(|b| *b == b' ')
-        .filter_map(|word| word.strip_prefix(b"virtio_mmio.device="))
-        .filter_map(|spec| {
-            let at = spec.iter().position(|b| *b == b'@')?;
-            let rest = &spec[at + 1..];
-            let colon = rest.iter().position(|b| *b == b':')?;
-            hex(&rest[..colon])
-        })
-        .find(|base| {
-            map_above_1gib(*base);
-            read::<u32>(base + DEVICE_ID) == VIRTIO_ID_VSOCK
-        })
-}
-
 fn port(cmdline: &[u8], key: &str) -> Option<u32> {
     param(cmdline, key)
         .and_then(number)
@@ -1220,7 +1202,7 @@ pub fn check(cmdline: &[u8], report: &mut Report) {
         );
         return;
     }
-    let Some(base) = find_vsock_device(cmdline) else {
+    let Some(base) = find_virtio_device(cmdline, VIRTIO_ID_VSOCK) else {
         report.check("vsock-device", false, format_args!("no vsock device"));
         return;
     };

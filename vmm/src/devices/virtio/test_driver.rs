@@ -115,3 +115,14 @@ impl TestDriver {
         )
     }
 }
+
+/// Whether `fd` turns readable within `timeout_ms` (poll(2)).
+pub fn readable(fd: std::os::fd::RawFd, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, its count passed.
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) == 1 }
+}

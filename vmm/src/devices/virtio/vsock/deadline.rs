@@ -74,16 +74,7 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn readable(fd: RawFd, timeout_ms: i32) -> bool {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, its count passed.
-        unsafe { libc::poll(&mut pfd, 1, timeout_ms) == 1 }
-    }
+    use crate::devices::virtio::test_driver::readable;
 
     #[test]
     fn fires_at_the_earliest_scheduled_deadline() {

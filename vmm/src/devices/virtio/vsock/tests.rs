@@ -15,7 +15,7 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::packet::{Header, HEADER_LEN};
 use super::*;
-use crate::devices::virtio::test_driver::{TestDriver, DATA, F_NEXT, F_WRITE};
+use crate::devices::virtio::test_driver::{readable, TestDriver, DATA, F_NEXT, F_WRITE};
 use crate::devices::virtio::VirtioDevice;
 
 const GUEST_CID: u64 = 3;
@@ -398,17 +398,6 @@ fn host_connect_handshake_and_rst() {
     assert_eq!(guest.dev.connection_count(), 0);
     let mut rest = [0u8; 1];
     assert_eq!(host.read(&mut rest).unwrap(), 0, "closed on RST");
-}
-
-/// Whether `fd` turns readable within `timeout_ms`.
-fn readable(fd: RawFd, timeout_ms: i32) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, its count passed.
-    unsafe { libc::poll(&mut pfd, 1, timeout_ms) == 1 }
 }
 
 #[test]
