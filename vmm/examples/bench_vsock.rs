@@ -17,6 +17,8 @@
 //! binary. Needs `/dev/kvm`. The guest polls its queues, so its vCPU
 //! thread keeps one host core busy while it runs.
 
+#[path = "../tests/common/guest_build.rs"]
+mod guest_build;
 #[path = "../tests/common/vsock.rs"]
 mod vsock;
 
@@ -77,22 +79,12 @@ fn cargo() -> String {
 }
 
 /// Builds the test guest (release, `x86_64-unknown-none`).
-fn build_guest() -> Result<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = manifest.join("../target/bench-vsock-guest");
-    let status = Command::new(cargo())
-        .current_dir(manifest.join("test-guest"))
-        .args(["build", "--release", "--target", "x86_64-unknown-none"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .context("running cargo for the test guest")?;
-    ensure!(status.success(), "building the test guest failed");
-    Ok(target_dir.join("x86_64-unknown-none/release/podvm-test-guest"))
+fn build_test_guest() -> Result<PathBuf> {
+    let target_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-vsock-guest");
+    if let Some(why) = guest_build::guest_target_missing() {
+        bail!("{why}");
+    }
+    guest_build::build_guest(&target_dir, &[]).map_err(anyhow::Error::msg)
 }
 
 /// Builds the release `podvm-vmm` beside this example (target/release).
@@ -323,7 +315,7 @@ fn main() -> Result<()> {
     let options = options()?;
     let guest = match &options.guest {
         Some(path) => path.clone(),
-        None => build_guest()?,
+        None => build_test_guest()?,
     };
     let vmm = match &options.vmm {
         Some(path) => path.clone(),

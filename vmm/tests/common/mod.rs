@@ -5,7 +5,10 @@
 
 #![allow(dead_code)] // each test file uses part of this module
 
+mod guest_build;
 pub mod vsock;
+
+use guest_build::{build_guest, guest_target_missing};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,10 +19,6 @@ use std::time::{Duration, Instant};
 
 /// How long one VM may run before the test kills it.
 pub const VM_DEADLINE: Duration = Duration::from_secs(60);
-
-pub fn guest_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test-guest")
-}
 
 /// Which boot entry the test guest is built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,43 +39,16 @@ pub fn test_guest(boot: Boot) -> Result<&'static Path, String> {
         Boot::Pvh => &PVH,
     };
     cell.get_or_init(|| {
-        let sysroot = Command::new("rustc")
-            .args(["--print", "sysroot"])
-            .output()
-            .map_err(|e| format!("cannot run rustc: {e}"))?;
-        let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-        let target_lib = Path::new(&sysroot).join("lib/rustlib/x86_64-unknown-none");
-        if !target_lib.exists() {
-            return Err("the x86_64-unknown-none target is not installed \
-                     (rustup target add x86_64-unknown-none)"
-                .into());
+        if let Some(why) = guest_target_missing() {
+            return Err(why);
         }
         let (dir, features): (&str, &[&str]) = match boot {
             Boot::Linux64 => ("test-guest", &[]),
             Boot::Pvh => ("test-guest-pvh", &["--features", "pvh"]),
         };
         let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let output = Command::new(cargo)
-            .current_dir(guest_dir())
-            .args(["build", "--release", "--target", "x86_64-unknown-none"])
-            .args(features)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_TARGET")
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !output.status.success() {
-            // A target that is installed but does not build is a failure, not a skip.
-            panic!(
-                "building the test guest failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(target_dir.join("x86_64-unknown-none/release/podvm-test-guest"))
+        // A target that is installed but does not build is a failure, not a skip.
+        Ok(build_guest(&target_dir, features).unwrap_or_else(|e| panic!("{e}")))
     })
     .as_deref()
     .map_err(Clone::clone)
