@@ -17,6 +17,7 @@ mod io;
 #[cfg(feature = "pvh")]
 mod pvh;
 mod virtio_blk;
+mod virtio_mmio;
 mod virtio_vsock;
 
 use core::fmt::Write;

@@ -42,30 +42,8 @@ use core::sync::atomic::{compiler_fence, Ordering};
 use crate::checks::{find_virtio_device, Report};
 use crate::cmdline::{number, param};
 use crate::io::Serial;
+use crate::virtio_mmio::*;
 
-/// Register offsets (include/uapi/linux/virtio_mmio.h).
-const DEVICE_FEATURES: u64 = 0x010;
-const DEVICE_FEATURES_SEL: u64 = 0x014;
-const DRIVER_FEATURES: u64 = 0x020;
-const DRIVER_FEATURES_SEL: u64 = 0x024;
-const QUEUE_SEL: u64 = 0x030;
-const QUEUE_NUM_MAX: u64 = 0x034;
-const QUEUE_NUM: u64 = 0x038;
-const QUEUE_READY: u64 = 0x044;
-const QUEUE_NOTIFY: u64 = 0x050;
-const STATUS: u64 = 0x070;
-const QUEUE_DESC_LOW: u64 = 0x080;
-const QUEUE_DESC_HIGH: u64 = 0x084;
-const QUEUE_AVAIL_LOW: u64 = 0x090;
-const QUEUE_AVAIL_HIGH: u64 = 0x094;
-const QUEUE_USED_LOW: u64 = 0x0a0;
-const QUEUE_USED_HIGH: u64 = 0x0a4;
-const CONFIG: u64 = 0x100;
-/// Status bits (include/uapi/linux/virtio_config.h).
-const ACKNOWLEDGE: u32 = 1;
-const DRIVER: u32 = 2;
-const DRIVER_OK: u32 = 4;
-const FEATURES_OK: u32 = 8;
 /// `VIRTIO_ID_VSOCK`.
 const VIRTIO_ID_VSOCK: u32 = 19;
 /// Descriptor flag: device-writable; avail flag: no interrupts wanted
