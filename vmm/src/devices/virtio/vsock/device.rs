@@ -30,6 +30,12 @@ impl Vsock {
         })
     }
 
+    /// The muxer, for tests that change its limits.
+    #[cfg(test)]
+    pub(super) fn muxer_mut(&mut self) -> &mut Muxer {
+        &mut self.muxer
+    }
+
     /// Open connections.
     pub fn connection_count(&self) -> usize {
         self.muxer.connection_count()

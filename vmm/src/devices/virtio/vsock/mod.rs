@@ -71,6 +71,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most host connections still sending their CONNECT line.
 pub const MAX_HANDSHAKES: usize = 64;
+/// Most connections at once, both directions and handshakes included (as
+/// in Firecracker): each holds a host fd and up to [`CONN_BUF_ALLOC`] of
+/// guest bytes the host has not read, so this bounds what a guest (or a
+/// host client) can make the VMM hold. Beyond it a guest REQUEST gets RST
+/// and a host connection is closed unanswered.
+pub const MAX_CONNECTIONS: usize = 1024;
 /// Longest CONNECT line accepted (without the newline).
 pub const MAX_CONNECT_LINE: usize = 32;
 /// Control packets waiting for rx buffers beyond which the guest's tx

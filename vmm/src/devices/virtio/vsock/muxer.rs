@@ -63,6 +63,12 @@ pub struct Muxer {
     ready: VecDeque<Key>,
     next_local_port: u32,
     deadline: Deadline,
+    /// [`MAX_CONNECTIONS`], lowered by tests.
+    max_connections: usize,
+    /// The listener is out of the epoll set: accepting failed (e.g. out of
+    /// fds), and a level-triggered listener would wake the loop forever.
+    /// It comes back when a connection or handshake closes.
+    listener_paused: bool,
 }
 
 impl Muxer {
@@ -81,6 +87,8 @@ impl Muxer {
             ready: VecDeque::new(),
             next_local_port: FIRST_LOCAL_PORT,
             deadline,
+            max_connections: MAX_CONNECTIONS,
+            listener_paused: false,
         };
         let timer = muxer.deadline.fd();
         muxer.ctl(ControlOperation::Add, timer, EventSet::IN.bits())?;
@@ -105,6 +113,41 @@ impl Muxer {
     /// Number of open connections.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Lowers the connection limit (tests).
+    #[cfg(test)]
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.max_connections = max;
+    }
+
+    /// Whether another connection (or handshake) may open.
+    fn room_for_another(&self) -> bool {
+        self.conns.len() + self.handshakes.len() < self.max_connections
+    }
+
+    /// Takes the listener out of the epoll set until a connection closes.
+    fn pause_listener(&mut self) {
+        if let Some(fd) = self.backend.listener_fd() {
+            if !self.listener_paused && self.ctl(ControlOperation::Delete, fd, 0).is_ok() {
+                self.listener_paused = true;
+            }
+        }
+    }
+
+    /// Puts a paused listener back (a connection or handshake closed).
+    fn resume_listener(&mut self) {
+        if !self.listener_paused {
+            return;
+        }
+        if let Some(fd) = self.backend.listener_fd() {
+            if self
+                .ctl(ControlOperation::Add, fd, EventSet::IN.bits())
+                .is_ok()
+            {
+                self.listener_paused = false;
+            }
+        }
     }
 
     fn ctl(&self, op: ControlOperation, fd: RawFd, events: u32) -> Result<()> {
@@ -165,6 +208,7 @@ impl Muxer {
                 let _ = self.ctl(ControlOperation::Delete, fd, 0);
             }
             self.targets.remove(&fd);
+            self.resume_listener();
         }
     }
 
@@ -238,12 +282,18 @@ impl Muxer {
                 Ok(Some(stream)) => stream,
                 Ok(None) => return,
                 Err(e) => {
-                    log::warn!("vsock: accept failed: {e}");
+                    log::warn!(
+                        "vsock: accept failed: {e}; not accepting until a connection closes"
+                    );
+                    self.pause_listener();
                     return;
                 }
             };
-            if self.handshakes.len() >= MAX_HANDSHAKES || stream.set_nonblocking(true).is_err() {
-                log::warn!("vsock: too many pending CONNECTs; dropping one");
+            if self.handshakes.len() >= MAX_HANDSHAKES || !self.room_for_another() {
+                log::warn!("vsock: too many connections; closing a new host connection");
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
                 continue;
             }
             let fd = stream.as_raw_fd();
@@ -272,7 +322,11 @@ impl Muxer {
     fn drop_handshake(&mut self, fd: RawFd) -> Option<Handshake> {
         let _ = self.ctl(ControlOperation::Delete, fd, 0);
         self.targets.remove(&fd);
-        self.handshakes.remove(&fd)
+        let handshake = self.handshakes.remove(&fd);
+        if handshake.is_some() {
+            self.resume_listener();
+        }
+        handshake
     }
 
     /// Reads the CONNECT line byte by byte (so no data after it is taken).
@@ -466,6 +520,15 @@ impl Muxer {
 
     /// The guest connects to host port `h.dst_port`.
     fn guest_connect(&mut self, h: &Header) {
+        if !self.room_for_another() {
+            log::warn!(
+                "vsock: {} connections open; refusing the guest's to port {}",
+                self.conns.len(),
+                h.dst_port
+            );
+            self.replies.push_back(self.rst_for(h));
+            return;
+        }
         let stream = self
             .backend
             .connect(h.dst_port)

@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ struct TestBackend {
     incoming: Arc<Mutex<VecDeque<UnixStream>>>,
     wake: Arc<EventFd>,
     peers: Arc<Mutex<HashMap<u32, UnixStream>>>,
+    /// The next accept fails as if the VMM were out of fds.
+    fail_accept: Arc<AtomicBool>,
 }
 
 impl TestBackend {
@@ -38,6 +41,7 @@ impl TestBackend {
             incoming: Arc::default(),
             wake: Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
             peers: Arc::default(),
+            fail_accept: Arc::default(),
         }
     }
 
@@ -62,6 +66,9 @@ impl Backend for TestBackend {
     }
 
     fn accept(&mut self) -> std::io::Result<Option<UnixStream>> {
+        if self.fail_accept.swap(false, Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+        }
         let next = self.incoming.lock().unwrap().pop_front();
         if next.is_none() {
             let _ = self.wake.read();
@@ -440,6 +447,66 @@ fn timeouts_fire_on_a_quiet_device() {
             "{name} client closed by the timeout"
         );
     }
+}
+
+#[test]
+fn connections_beyond_the_limit_are_refused_both_ways() {
+    let backend = TestBackend::new();
+    let mut guest = Guest::new(Box::new(backend.clone()));
+    guest.dev.muxer_mut().set_max_connections(2);
+    guest.give_rx(8);
+    for port in [60, 61, 62] {
+        guest.send(guest.header(VIRTIO_VSOCK_OP_REQUEST, 5000, port), &[]);
+    }
+    let ops: Vec<(u16, u32)> = guest
+        .recv()
+        .iter()
+        .map(|(h, _)| (h.op, h.src_port))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (VIRTIO_VSOCK_OP_RESPONSE, 60),
+            (VIRTIO_VSOCK_OP_RESPONSE, 61),
+            (VIRTIO_VSOCK_OP_RST, 62)
+        ],
+        "the third is over the limit"
+    );
+    assert_eq!(guest.dev.connection_count(), 2);
+    // A host client is closed unanswered while the limit is reached.
+    let mut host = backend.host_connects();
+    host.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    settle(&mut guest);
+    let mut byte = [0u8; 1];
+    assert_eq!(host.read(&mut byte).unwrap(), 0, "closed");
+    assert!(guest.recv().is_empty(), "no REQUEST for it");
+    // One closes: room again.
+    guest.send(guest.header(VIRTIO_VSOCK_OP_RST, 5000, 60), &[]);
+    guest.send(guest.header(VIRTIO_VSOCK_OP_REQUEST, 5000, 63), &[]);
+    assert_eq!(guest.recv_one().0.op, VIRTIO_VSOCK_OP_RESPONSE);
+}
+
+#[test]
+fn a_failing_accept_pauses_the_listener_until_a_connection_closes() {
+    let backend = TestBackend::new();
+    let mut guest = Guest::new(Box::new(backend.clone()));
+    guest.give_rx(8);
+    guest.send(guest.header(VIRTIO_VSOCK_OP_REQUEST, 5000, 70), &[]);
+    assert_eq!(guest.recv_one().0.op, VIRTIO_VSOCK_OP_RESPONSE);
+    backend.fail_accept.store(true, Ordering::SeqCst);
+    let _waiting = backend.host_connects();
+    let fd = guest.dev.event_fds()[0];
+    assert!(readable(fd, 1000));
+    guest.event();
+    // The listener is still readable (its client waits), yet the device's
+    // fd is quiet: no busy loop while accepting fails.
+    assert!(readable(backend.wake.as_raw_fd(), 0));
+    assert!(!readable(fd, 100), "the listener is paused");
+    // A connection closes: the listener is back and the client served.
+    guest.send(guest.header(VIRTIO_VSOCK_OP_RST, 5000, 70), &[]);
+    assert!(readable(fd, 1000), "the listener is back");
+    guest.event();
+    assert_eq!(backend.incoming.lock().unwrap().len(), 0, "accepted");
 }
 
 #[test]
