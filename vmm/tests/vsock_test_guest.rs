@@ -1,5 +1,5 @@
 //! The no_std test guest (`vmm/test-guest`, driver
-//! `src/virtio_vsock.rs`) exchanges data over the builtin VMM's
+//! `src/virtio_vsock/`) exchanges data over the builtin VMM's
 //! virtio-vsock device with this test, which plays the host program on
 //! the hybrid Unix sockets (`--vsock uds=PATH`), with the VMM's seccomp
 //! filters at their default (on):

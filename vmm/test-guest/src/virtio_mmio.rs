@@ -1,5 +1,5 @@
 //! The virtio-mmio register window and device status bits the test guest's
-//! drivers (`virtio_blk.rs`, `virtio_vsock.rs`) program.
+//! drivers (`virtio_blk.rs`, `virtio_vsock/`) program.
 
 /// Register offsets (include/uapi/linux/virtio_mmio.h).
 pub const DEVICE_FEATURES: u64 = 0x010;

@@ -2,8 +2,9 @@
 //! `docs/vmm.md`) for the tests and the vsock benchmark
 //! (`vmm/examples/bench_vsock.rs`, which includes this file by path):
 //! connecting through the VMM's Unix socket with `CONNECT <port>\n`, the
-//! test data pattern the test guest (`vmm/test-guest/src/virtio_vsock.rs`)
-//! uses, and a full-duplex echo exchange checked byte for byte.
+//! test data pattern the test guest uses
+//! (`vmm/test-guest/src/virtio_vsock/pattern.rs`), and a full-duplex echo
+//! exchange checked byte for byte.
 
 #![allow(dead_code)] // each user takes part of this module
 
