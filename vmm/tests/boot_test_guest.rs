@@ -126,6 +126,66 @@ fn pvh_note_boots_through_pvh_with_start_info_memmap_and_initrd() {
 }
 
 #[test]
+fn bzimage_boots_through_its_64_bit_entry_with_the_header_in_the_zero_page() {
+    let test = "bzimage_boots_through_its_64_bit_entry_with_the_header_in_the_zero_page";
+    let Some(guest) = prerequisites(test, Boot::Linux64) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elf = std::fs::read(guest).expect("read the test guest");
+    let bzimage = dir.path().join("bzImage");
+    std::fs::write(&bzimage, common::bzimage::from_elf(&elf, 0x020f)).expect("write bzImage");
+    let initrd = dir.path().join("initrd.img");
+    std::fs::write(&initrd, b"PODVM-BZ-INITRD").expect("write initrd");
+    let run = podvm_vmm(&[
+        "--kernel",
+        path_str(&bzimage),
+        "--initrd",
+        path_str(&initrd),
+        "--memory-mib",
+        "64",
+        "--log-level",
+        "info",
+        "--cmdline",
+        "testguest.mem_mib=64 testguest.initrd=PODVM-BZ-INITRD testguest.zero_page_version=0x20f",
+    ]);
+    assert!(
+        run.stderr
+            .contains("kernel: BzImage image, linux-64bit boot protocol"),
+        "{}",
+        run.stderr
+    );
+    for check in [
+        "rsi",
+        "zero-page",
+        "cmdline",
+        "e820",
+        "initrd",
+        "page-tables",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("ok {check}\n")),
+            "check {check} did not pass:\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("podvm-test-guest: all checks passed"));
+    assert_eq!(run.status.code(), Some(0));
+    // A bzImage without the 64-bit entry is refused, saying why.
+    let mut old = common::bzimage::from_elf(&elf, 0x020f);
+    old[0x236] = 0;
+    let old_path = dir.path().join("bzImage-32");
+    std::fs::write(&old_path, old).expect("write bzImage");
+    let refused = podvm_vmm(&["--kernel", path_str(&old_path)]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        refused.stderr.contains("XLF_KERNEL_64"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
 fn debug_exit_status_is_a_requested_stop_with_failure() {
     let Some(guest) = prerequisites(
         "debug_exit_status_is_a_requested_stop_with_failure",

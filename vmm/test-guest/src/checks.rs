@@ -52,6 +52,15 @@ pub fn run_linux64(zero_page: u64, report: &mut Report) -> &'static [u8] {
         format_args!("boot_flag={boot_flag:#x} header={header:#x} loader={loader:#x}"),
     );
     let cmdline = check_cmdline(report);
+    if let Some(expected) = param(cmdline, "testguest.zero_page_version").and_then(hex) {
+        // A bzImage's setup header, copied into the zero page.
+        let version: u16 = peek(ZERO_PAGE + 0x206);
+        report.check(
+            "setup-header",
+            u64::from(version) == expected,
+            format_args!("version={version:#x} expected={expected:#x}"),
+        );
+    }
     let count: u8 = peek(ZERO_PAGE + 0x1e8);
     let entries = (0..u64::from(count.min(128))).map(|i| {
         let entry = ZERO_PAGE + 0x2d0 + i * 20;

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test file uses part of this module
 
+pub mod bzimage;
 mod guest_build;
 pub mod vsock;
 
