@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use podvm_vmm::boot::BootProtocol;
 use podvm_vmm::config::{DiskConfig, VsockConfig};
 use podvm_vmm::devices::legacy::SerialOutput;
 use podvm_vmm::probe::{probe_kvm_with_deadline, DEFAULT_KVM_DEVICE};
@@ -149,10 +150,13 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     log::info!("building VM: {config:?}");
     let machine = Machine::build_on(&config, &args.dev).context("building the VM")?;
     let setup = machine.boot_setup();
+    let entry = match setup.protocol {
+        BootProtocol::Linux64 { entry } | BootProtocol::Pvh { entry } => entry,
+    };
     log::info!(
-        "kernel {:?} entry {:#x}, initrd {:x?}, cmdline {:?}",
+        "kernel {:?} entered at {entry:#x} ({}), initrd {:x?}, cmdline {:?}",
         setup.kernel.format,
-        setup.kernel.entry,
+        setup.protocol.name(),
         setup.initrd,
         machine.cmdline()
     );

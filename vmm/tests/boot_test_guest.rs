@@ -50,6 +50,8 @@ fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
         "control-registers",
         "page-tables",
         "cpuid",
+        "mptable",
+        "smp",
         "virtio-mmio",
     ] {
         assert!(
@@ -58,6 +60,7 @@ fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
             run.stdout
         );
     }
+    assert!(run.stdout.contains("smp: cpu 1 started"));
     assert!(run.stdout.contains("virtio_mmio.device=4K@0xd0000000:5"));
     assert!(
         run.stdout.contains("testguest.virtio=4 reboot=k "),
@@ -109,6 +112,7 @@ fn pvh_note_boots_through_pvh_with_start_info_memmap_and_initrd() {
         "pvh-memmap",
         "initrd",
         "cpuid",
+        "mptable",
         "virtio-mmio",
         "virtio-blk",
     ] {

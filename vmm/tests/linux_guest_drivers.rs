@@ -259,6 +259,13 @@ fn linux_virtio_drivers_reach_driver_ok_on_blk_vsock_and_rng() {
         .count();
     assert_eq!(features, 3, "every driver negotiated VIRTIO_F_VERSION_1");
     assert!(
+        seen.serial
+            .iter()
+            .any(|l| l.contains("IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23")),
+        "the kernel read the MP table (CPU 0, then the IOAPIC):\n{}",
+        seen.dump()
+    );
+    assert!(
         seen.log
             .iter()
             .any(|l| l.contains("kernel: Elf image, pvh boot protocol")),

@@ -32,6 +32,13 @@ pub const CMDLINE_ADDR: u64 = 0x20000;
 pub const CMDLINE_MAX_SIZE: usize = 2048;
 /// Start of the Extended BIOS Data Area: low RAM reported by e820 ends here.
 pub const EBDA_START: u64 = 0x9_fc00;
+/// The MP table (floating pointer, then the configuration table), in the
+/// BIOS area Linux scans (0xF0000..0x100000), which e820 does not list as RAM.
+pub const MPTABLE_START: u64 = 0xf_0000;
+/// Where the IOAPIC's registers are (the MP table says so).
+pub const IOAPIC_ADDR: u64 = 0xfec0_0000;
+/// Where each local APIC's registers are.
+pub const LAPIC_ADDR: u64 = 0xfee0_0000;
 /// Start of "high" memory: kernels are loaded at or above 1 MiB.
 pub const HIMEM_START: u64 = 0x10_0000;
 /// Start of the 32-bit MMIO hole (3 GiB); no RAM between here and 4 GiB.

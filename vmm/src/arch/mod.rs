@@ -1,9 +1,10 @@
-//! x86_64 specifics: guest memory layout, boot CPU state, CPUID, MSRs and
-//! the local APIC.
+//! x86_64 specifics: guest memory layout, boot CPU state, CPUID, MSRs,
+//! the local APIC and the MP table.
 
 pub mod cpuid;
 pub mod lapic;
 pub mod layout;
+pub mod mptable;
 pub mod msr;
 pub mod regs;
 
@@ -13,6 +14,9 @@ pub enum Error {
     /// The GDT, IDT or page tables could not be written.
     #[error("cannot write boot tables at {0:#x}: {1}")]
     WriteBootTables(u64, #[source] vm_memory::GuestMemoryError),
+    /// The MP table could not be built or written.
+    #[error(transparent)]
+    MpTable(#[from] mptable::Error),
 }
 
 /// Result alias for this module.

@@ -125,11 +125,13 @@ fn open(path: &Path) -> Result<File> {
 }
 
 /// Loads `kernel`, the optional `initrd` and `cmdline` into `memory`
-/// (`mem_size` bytes of RAM) and writes the boot protocol's structures:
-/// the PVH start info, or the zero page and boot tables.
+/// (`mem_size` bytes of RAM) and writes the boot protocol's structures
+/// (the PVH start info, or the zero page and boot tables) and the MP
+/// table for `vcpus`.
 pub fn load(
     memory: &GuestMemoryMmap,
     mem_size: u64,
+    vcpus: u8,
     kernel: &Path,
     initrd: Option<&Path>,
     cmdline: &Cmdline,
@@ -172,6 +174,7 @@ pub fn load(
         }
     }
     arch::regs::write_boot_tables(memory, protocol)?;
+    arch::mptable::write(memory, vcpus).map_err(arch::Error::from)?;
     Ok(BootSetup {
         kernel: loaded,
         protocol,

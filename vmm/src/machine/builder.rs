@@ -51,6 +51,7 @@ impl Machine {
         let boot = crate::boot::load(
             vm.memory(),
             mem_size,
+            config.vcpus,
             &config.kernel,
             config.initrd.as_deref(),
             &cmdline,

@@ -82,6 +82,8 @@ pub fn run_linux64(zero_page: u64, report: &mut Report) -> &'static [u8] {
 /// virtio-mmio devices named on the command line.
 pub fn run_devices(cmdline: &'static [u8], report: &mut Report) {
     check_cpuid(cmdline, report);
+    check_mptable(cmdline, report);
+    crate::smp::check(cmdline, report);
     check_virtio_mmio(cmdline, report);
     crate::virtio_blk::check(cmdline, report);
     crate::virtio_vsock::check(cmdline, report);
@@ -295,5 +297,43 @@ fn check_cpuid(cmdline: &[u8], report: &mut Report) {
         "cpuid",
         hypervisor && apic_id == 0 && u64::from(logical) == vcpus,
         format_args!("apic_id={apic_id} logical={logical} hypervisor={hypervisor}"),
+    );
+}
+
+/// Finds the MP floating pointer the way Linux does (16-byte aligned in
+/// 0xF0000..0x100000), checks both checksums and counts the processor
+/// entries against `testguest.vcpus`, the first being the BSP.
+fn check_mptable(cmdline: &[u8], report: &mut Report) {
+    let sum = |at: u64, len: u64| (0..len).fold(0u8, |s, i| s.wrapping_add(peek::<u8>(at + i)));
+    let pointer = (0xf_0000u64..0x10_0000)
+        .step_by(16)
+        .find(|at| peek::<[u8; 4]>(*at) == *b"_MP_" && sum(*at, 16) == 0);
+    let Some(pointer) = pointer else {
+        report.check("mptable", false, format_args!("no _MP_ floating pointer"));
+        return;
+    };
+    let table = u64::from(peek::<u32>(pointer + 4));
+    let len = u64::from(peek::<u16>(table + 4));
+    let count: u16 = peek(table + 34);
+    let header_ok = peek::<[u8; 4]>(table) == *b"PCMP" && sum(table, len) == 0;
+    let (mut cpus, mut bsp_first, mut at) = (0u64, false, table + 44);
+    for _ in 0..count {
+        let (kind, flags): (u8, u8) = (peek(at), peek(at + 3));
+        if kind == 0 {
+            bsp_first |= cpus == 0 && flags == 3;
+            cpus += 1;
+        }
+        // Processor entries are 20 bytes, the others 8.
+        at += if kind == 0 { 20 } else { 8 };
+    }
+    let vcpus = param(cmdline, "testguest.vcpus")
+        .and_then(number)
+        .unwrap_or(1);
+    report.check(
+        "mptable",
+        header_ok && bsp_first && cpus == vcpus && at == table + len,
+        format_args!(
+            "pointer={pointer:#x} table={table:#x} len={len} cpus={cpus} bsp_first={bsp_first}"
+        ),
     );
 }

@@ -16,6 +16,7 @@ mod cmdline;
 mod io;
 #[cfg(feature = "pvh")]
 mod pvh;
+mod smp;
 mod virtio_blk;
 mod virtio_mmio;
 mod virtio_vsock;
