@@ -34,8 +34,13 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(45);
 /// The string the podvm kernel patch adds to vmlinux.
 const SKIP_INT3_PARAM: &str = "podvm.skip_int3_selftest";
 /// Kernel command line: the kvm_pvm workarounds, the kernel log on COM1.
+/// `nopv`: KVM's paravirtual IPI hypercall (KVM_HC_SEND_IPI) does not
+/// deliver on kvm_pvm, so a second CPU's first IPIs spin for ever; plain
+/// APIC IPIs work.
 const CMDLINE: &str = "console=ttyS0 panic=-1 clearcpuid=154,141,308,151 \
-                       podvm.skip_int3_selftest rdinit=/init";
+                       podvm.skip_int3_selftest nopv rdinit=/init";
+/// vCPUs the kernel runs on (so the MP table and AP start-up are tested).
+const VCPUS: &str = "2";
 /// What the VMM logs (info) for each device, in window order.
 const DRIVER_OK_LINES: [&str; 3] = [
     "virtio-mmio: virtio-rng at 0xd0000000: driver status DRIVER_OK",
@@ -203,6 +208,7 @@ fn linux_virtio_drivers_reach_driver_ok_on_blk_vsock_and_rng() {
         .arg("--initrd")
         .arg(&initrd)
         .args(["--cmdline", CMDLINE, "--memory-mib", "256", "--rng"])
+        .args(["--vcpus", VCPUS])
         .arg("--disk")
         .arg(format!("path={},ro=true,serial=podvm-img0", disk.display()))
         .arg("--vsock")
@@ -261,8 +267,15 @@ fn linux_virtio_drivers_reach_driver_ok_on_blk_vsock_and_rng() {
     assert!(
         seen.serial
             .iter()
-            .any(|l| l.contains("IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23")),
-        "the kernel read the MP table (CPU 0, then the IOAPIC):\n{}",
+            .any(|l| l.contains("IOAPIC[0]: apic_id 2, version 17, address 0xfec00000, GSI 0-23")),
+        "the kernel read the MP table (CPUs 0 and 1, then the IOAPIC):\n{}",
+        seen.dump()
+    );
+    assert!(
+        seen.serial
+            .iter()
+            .any(|l| l.contains("smp: Brought up 1 node, 2 CPUs")),
+        "the second vCPU came up:\n{}",
         seen.dump()
     );
     assert!(
