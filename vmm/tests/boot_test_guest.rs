@@ -13,7 +13,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{path_str, podvm_vmm, prerequisites, Boot};
+use common::{assert_ok_lines, path_str, podvm_vmm, prerequisites, Boot};
 
 #[test]
 fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
@@ -40,26 +40,23 @@ fn test_guest_verifies_boot_protocol_and_reset_exits_zero() {
         "console=ttyS0 testguest.mem_mib=96 testguest.vcpus=2 testguest.initrd=PODVM-INITRD-MAGIC \
          testguest.virtio=4",
     ]);
-    for check in [
-        "rsi",
-        "zero-page",
-        "cmdline",
-        "e820",
-        "initrd",
-        "gdt",
-        "control-registers",
-        "page-tables",
-        "cpuid",
-        "mptable",
-        "smp",
-        "virtio-mmio",
-    ] {
-        assert!(
-            run.stdout.contains(&format!("ok {check}\n")),
-            "check {check} did not pass:\n{}",
-            run.stdout
-        );
-    }
+    assert_ok_lines(
+        &run,
+        &[
+            "rsi",
+            "zero-page",
+            "cmdline",
+            "e820",
+            "initrd",
+            "gdt",
+            "control-registers",
+            "page-tables",
+            "cpuid",
+            "mptable",
+            "smp",
+            "virtio-mmio",
+        ],
+    );
     assert!(run.stdout.contains("smp: cpu 1 started"));
     assert!(run.stdout.contains("virtio_mmio.device=4K@0xd0000000:5"));
     assert!(
@@ -104,24 +101,21 @@ fn pvh_note_boots_through_pvh_with_start_info_memmap_and_initrd() {
         "entered through PVH:\n{}",
         run.stdout
     );
-    for check in [
-        "pvh-entry",
-        "pvh-gdt",
-        "start-info",
-        "cmdline",
-        "pvh-memmap",
-        "initrd",
-        "cpuid",
-        "mptable",
-        "virtio-mmio",
-        "virtio-blk",
-    ] {
-        assert!(
-            run.stdout.contains(&format!("ok {check}\n")),
-            "check {check} did not pass:\n{}",
-            run.stdout
-        );
-    }
+    assert_ok_lines(
+        &run,
+        &[
+            "pvh-entry",
+            "pvh-gdt",
+            "start-info",
+            "cmdline",
+            "pvh-memmap",
+            "initrd",
+            "cpuid",
+            "mptable",
+            "virtio-mmio",
+            "virtio-blk",
+        ],
+    );
     assert!(run.stdout.contains("blk sector0: PODVM-PVH-DISK!"));
     // 4200 MiB: the memory map has a third range above the 3-4 GiB hole.
     assert!(run.stdout.contains("pvh-memmap: 0x100000000+"));
@@ -159,20 +153,17 @@ fn bzimage_boots_through_its_64_bit_entry_with_the_header_in_the_zero_page() {
         "{}",
         run.stderr
     );
-    for check in [
-        "rsi",
-        "zero-page",
-        "cmdline",
-        "e820",
-        "initrd",
-        "page-tables",
-    ] {
-        assert!(
-            run.stdout.contains(&format!("ok {check}\n")),
-            "check {check} did not pass:\n{}",
-            run.stdout
-        );
-    }
+    assert_ok_lines(
+        &run,
+        &[
+            "rsi",
+            "zero-page",
+            "cmdline",
+            "e820",
+            "initrd",
+            "page-tables",
+        ],
+    );
     assert!(run.stdout.contains("podvm-test-guest: all checks passed"));
     assert_eq!(run.status.code(), Some(0));
     // A bzImage without the 64-bit entry is refused, saying why.

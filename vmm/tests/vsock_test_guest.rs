@@ -31,7 +31,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::vsock::{connect, echo_exchange, pattern_bytes, pattern_mismatch, IO_TIMEOUT};
-use common::{path_str, prerequisites, spawn_podvm_vmm, Boot, Run};
+use common::{assert_ok_lines, path_str, prerequisites, spawn_podvm_vmm, Boot, Run};
 
 /// How long to wait for the VMM to create its socket.
 const SOCKET_WAIT: Duration = Duration::from_secs(10);
@@ -92,16 +92,6 @@ fn echo_stats(stdout: &str) -> (u64, u64, u64, u64) {
 
 fn vsock_arg(uds: &Path, cid: u32) -> String {
     format!("uds={},cid={cid}", path_str(uds))
-}
-
-fn assert_ok_lines(run: &Run, checks: &[&str]) {
-    for check in checks {
-        assert!(
-            run.stdout.contains(&format!("ok {check}\n")),
-            "check {check} did not pass:\n{}",
-            run.stdout
-        );
-    }
 }
 
 #[test]

@@ -184,6 +184,17 @@ impl Spawned {
     }
 }
 
+/// Asserts that the test guest printed `ok CHECK` for each of `checks`.
+pub fn assert_ok_lines(run: &Run, checks: &[&str]) {
+    for check in checks {
+        assert!(
+            run.stdout.contains(&format!("ok {check}\n")),
+            "check {check} did not pass:\n{}",
+            run.stdout
+        );
+    }
+}
+
 /// Runs `podvm-vmm run` with `args` to its end (at most [`VM_DEADLINE`]).
 pub fn podvm_vmm(args: &[&str]) -> Run {
     Spawned::start(args).finish()
