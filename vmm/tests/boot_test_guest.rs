@@ -158,6 +158,7 @@ fn bzimage_boots_through_its_64_bit_entry_with_the_header_in_the_zero_page() {
         &[
             "rsi",
             "zero-page",
+            "setup-header",
             "cmdline",
             "e820",
             "initrd",
