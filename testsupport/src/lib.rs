@@ -5,6 +5,11 @@
 //! stderr (libtest captures `eprintln!` of passing tests, which would hide
 //! it), and where every test must run — CI, or `scripts/test.sh`, which set
 //! `CI` / `PODVM_REQUIRE_ALL_TESTS` — it is a failure instead.
+//!
+//! Tests that watch a slow process wait on its progress, not on a fixed
+//! clock: see [`progress`].
+
+pub mod progress;
 
 use std::io::Write;
 
