@@ -1,7 +1,8 @@
-//! The host's client for the in-guest agent, over hybrid vsock: connect to
-//! the VM's Unix socket, send `CONNECT <port>\n`, expect `OK <n>\n`, then
-//! speak the framed protocol. The same code talks to vhost-device-vsock and
-//! to the builtin VMM's vsock device.
+//! The host's dial to the in-guest agent, over hybrid vsock: connect to the
+//! VM's Unix socket, send `CONNECT <port>\n`, expect `OK <n>\n`; the stream
+//! is then the agent API (ttrpc), and the first call on it is the version
+//! exchange. The same code talks to vhost-device-vsock and to the builtin
+//! VMM's vsock device.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -9,20 +10,24 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use podvm_proto::{read_message, write_message, Request, Response, AGENT_VSOCK_PORT};
+use anyhow::{anyhow, Context, Result};
+use podvm_proto::{AgentConn, AgentVersion, ClientError, AGENT_VSOCK_PORT};
 
 /// Longest handshake reply accepted (`OK 4294967295\n` fits easily).
 const MAX_HANDSHAKE_REPLY: usize = 32;
+/// How long one `CONNECT` line may take to be written or answered.
+const HANDSHAKE_IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Who we are, for the agent's log (the version exchange's `client`).
+pub const CLIENT_NAME: &str = concat!("podvm ", env!("CARGO_PKG_VERSION"));
 
-/// Talks to one VM's agent.
+/// Where one VM's agent is reached.
 #[derive(Debug, Clone)]
 pub struct AgentClient {
     uds: PathBuf,
     port: u32,
 }
 
-/// Why one connection attempt failed: worth retrying, or not.
+/// Why one dial attempt failed: worth retrying, or not.
 enum Attempt {
     Retry(anyhow::Error),
     Fatal(anyhow::Error),
@@ -36,12 +41,31 @@ impl AgentClient {
         }
     }
 
-    /// Connects, retrying until `deadline` while the guest is not listening
-    /// yet. `alive` is asked between attempts so a dead VM fails fast.
-    pub fn connect(&self, deadline: Instant, alive: &dyn Fn() -> bool) -> Result<UnixStream> {
+    /// Connects and does the version exchange, retrying the dial until
+    /// `deadline` while the guest is not listening yet. `alive` is asked
+    /// between attempts so a dead VM fails fast. An agent of another major
+    /// protocol version is refused, the error naming both versions.
+    pub fn connect(
+        &self,
+        deadline: Instant,
+        alive: &dyn Fn() -> bool,
+    ) -> Result<(AgentConn, AgentVersion)> {
+        let stream = self.dial(deadline, alive)?;
+        AgentConn::handshake(stream, CLIENT_NAME).map_err(|e| match e {
+            ClientError::Incompatible(why) => {
+                anyhow!("refusing the agent at {}: {why}", self.uds.display())
+            }
+            other => {
+                anyhow::Error::new(other).context("the version exchange with the agent failed")
+            }
+        })
+    }
+
+    /// The hybrid-vsock dial alone: a stream that reaches the agent's port.
+    pub fn dial(&self, deadline: Instant, alive: &dyn Fn() -> bool) -> Result<UnixStream> {
         let mut pause = Duration::from_millis(20);
         loop {
-            let last = match self.try_connect() {
+            let last = match self.try_dial() {
                 Ok(s) => return Ok(s),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry(e)) => e,
@@ -57,12 +81,12 @@ impl AgentClient {
         }
     }
 
-    fn try_connect(&self) -> std::result::Result<UnixStream, Attempt> {
+    fn try_dial(&self) -> std::result::Result<UnixStream, Attempt> {
         let mut s = UnixStream::connect(&self.uds)
             .with_context(|| format!("cannot connect to {}", self.uds.display()))
             .map_err(Attempt::Retry)?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .and_then(|_| s.set_write_timeout(Some(Duration::from_secs(10))))
+        s.set_read_timeout(Some(HANDSHAKE_IO_TIMEOUT))
+            .and_then(|_| s.set_write_timeout(Some(HANDSHAKE_IO_TIMEOUT)))
             .map_err(|e| Attempt::Fatal(e.into()))?;
         s.write_all(format!("CONNECT {}\n", self.port).as_bytes())
             .context("handshake write failed")
@@ -89,46 +113,14 @@ impl AgentClient {
                 "unexpected vsock handshake reply {text:?}"
             )));
         }
+        // From here on ttrpc owns the socket and every call has its own
+        // deadline; socket timeouts would only break its long polls.
         s.set_read_timeout(None)
+            .and_then(|_| s.set_write_timeout(None))
             .map_err(|e| Attempt::Fatal(e.into()))?;
         Ok(s)
     }
-
-    /// Sends one request and returns its single reply; an `Error` reply
-    /// becomes an error.
-    pub fn call(&self, req: &Request, timeout: Duration) -> Result<Response> {
-        let deadline = Instant::now() + timeout;
-        let mut s = self.connect(deadline, &|| true)?;
-        s.set_read_timeout(Some(timeout)).context("socket setup")?;
-        write_message(&mut s, req).context("cannot send request to the agent")?;
-        match read_message::<Response, _>(&mut s).context("no valid reply from the agent")? {
-            None => bail!("the agent closed the connection without replying"),
-            Some(Response::Error { code, message }) => bail!("agent: {message} ({code:?})"),
-            Some(r) => Ok(r),
-        }
-    }
-
-    /// Sends one request and returns the connection to read a stream of
-    /// replies from.
-    pub fn open_stream(&self, req: &Request, connect_timeout: Duration) -> Result<ReplyStream> {
-        let mut s = self.connect(Instant::now() + connect_timeout, &|| true)?;
-        write_message(&mut s, req).context("cannot send request to the agent")?;
-        Ok(ReplyStream { socket: s })
-    }
 }
 
-/// Replies to one streaming request.
-pub struct ReplyStream {
-    socket: UnixStream,
-}
-
-impl ReplyStream {
-    /// The next reply; `None` when the agent closed the stream. An `Error`
-    /// reply becomes an error.
-    pub fn next_reply(&mut self) -> Result<Option<Response>> {
-        match read_message::<Response, _>(&mut self.socket).context("bad reply from the agent")? {
-            Some(Response::Error { code, message }) => bail!("agent: {message} ({code:?})"),
-            other => Ok(other),
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

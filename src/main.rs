@@ -7,12 +7,17 @@
 mod agent_client;
 mod cli;
 mod commands;
+mod exec_session;
 mod guest;
 mod hypervisor;
+mod manager;
 mod manifest;
+mod owner;
 mod pod_status;
+mod pod_watch;
 mod sandbox;
 mod state;
+mod terminal;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use podvm_proto::{ContainerState, RestartPolicy, SandboxStatus};
 
+use crate::owner::{FailureReason, Lifecycle};
+use crate::state::PodRecord;
+
 /// Builds `status` for `pod`. `None` means the agent could not be asked
 /// (the VM is gone or unresponsive): phase `Unknown`.
 pub fn pod_status(pod: &Pod, reported: Option<&SandboxStatus>) -> PodStatus {
@@ -60,6 +63,94 @@ pub fn pod_status(pod: &Pod, reported: Option<&SandboxStatus>) -> PodStatus {
         qos_class: Some("BestEffort".into()),
         ..Default::default()
     }
+}
+
+/// The Pod as `get` shows it: the owner's record of the pod's life on the
+/// host joined with the container statuses the agent last reported (no
+/// agent is asked: the owner keeps the record current).
+pub fn pod_of_record(record: &PodRecord) -> Pod {
+    let mut pod = record.pod.clone();
+    let status = match &record.lifecycle {
+        Lifecycle::Creating => creating(&pod),
+        Lifecycle::Running => pod_status(&pod, record.last_status.as_ref()),
+        Lifecycle::Deleting => {
+            // What kubectl keys "Terminating" on.
+            pod.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
+            pod_status(&pod, record.last_status.as_ref())
+        }
+        Lifecycle::Failed { reason, message } => {
+            failed(&pod, record.last_status.as_ref(), *reason, message)
+        }
+    };
+    pod.status = Some(status);
+    pod
+}
+
+/// A pod whose VM is being booted: kubelet's `ContainerCreating`.
+fn creating(pod: &Pod) -> PodStatus {
+    let statuses = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| K8sContainerStatus {
+            name: c.name.clone(),
+            image: c.image.clone().unwrap_or_default(),
+            ready: false,
+            started: Some(false),
+            state: Some(K8sState {
+                waiting: Some(ContainerStateWaiting {
+                    reason: Some("ContainerCreating".into()),
+                    message: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    PodStatus {
+        phase: Some("Pending".into()),
+        container_statuses: Some(statuses),
+        qos_class: Some("BestEffort".into()),
+        ..Default::default()
+    }
+}
+
+/// A pod that can no longer run on the host (its VM ended, could not boot,
+/// ...): phase `Failed` with the reason and message; containers that were
+/// not finished are reported the way kubelet reports containers it lost.
+fn failed(
+    pod: &Pod,
+    last: Option<&SandboxStatus>,
+    reason: FailureReason,
+    message: &str,
+) -> PodStatus {
+    let mut status = match last {
+        Some(st) => pod_status(pod, Some(st)),
+        None => creating(pod),
+    };
+    for c in status.container_statuses.iter_mut().flatten() {
+        let state = c.state.clone().unwrap_or_default();
+        if state.terminated.is_none() {
+            c.last_state = Some(state);
+            c.state = Some(K8sState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 137,
+                    reason: Some("ContainerStatusUnknown".into()),
+                    message: Some(
+                        "The container could not be located when the pod was terminated".into(),
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            c.ready = false;
+            c.started = Some(false);
+        }
+    }
+    status.phase = Some("Failed".into());
+    status.reason = Some(reason.as_str().into());
+    status.message = Some(message.to_string());
+    status
 }
 
 /// When a container last started or stopped: the readiness conditions
@@ -228,6 +319,14 @@ pub fn summary(pod: &Pod) -> (String, String, i32) {
             .any(|c| c.type_ == "Ready" && c.status == "True");
         reason = if pod_ready { "Running" } else { "NotReady" }.into();
     }
+    if pod.metadata.deletion_timestamp.is_some() {
+        reason = if status.reason.as_deref() == Some("NodeLost") {
+            "Unknown"
+        } else {
+            "Terminating"
+        }
+        .into();
+    }
     (format!("{ready}/{total}"), reason, restarts)
 }
 
@@ -333,5 +432,48 @@ mod tests {
             Some(&report(vec![terminated(3), terminated(0)])),
         ));
         assert_eq!(summary(&p).1, "Error");
+    }
+
+    fn record(lifecycle: Lifecycle, states: Vec<ContainerState>) -> PodRecord {
+        PodRecord {
+            pod: pod("Always", states.len().max(1)),
+            vm: None,
+            last_status: (!states.is_empty()).then(|| report(states)),
+            lifecycle,
+            events: vec![],
+            watch: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_owners_record_decides_creating_failed_and_terminating() {
+        let creating = pod_of_record(&record(Lifecycle::Creating, vec![]));
+        assert_eq!(
+            summary(&creating),
+            ("0/1".into(), "ContainerCreating".into(), 0)
+        );
+        assert_eq!(creating.status.unwrap().phase.as_deref(), Some("Pending"));
+
+        let running = || ContainerState::Running {
+            started_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let failed = pod_of_record(&record(
+            Lifecycle::Failed {
+                reason: FailureReason::VmExited,
+                message: "the pod's VM process (qemu) was killed by SIGKILL".into(),
+            },
+            vec![running()],
+        ));
+        let st = failed.status.clone().unwrap();
+        assert_eq!(st.phase.as_deref(), Some("Failed"));
+        assert_eq!(st.reason.as_deref(), Some("VMExited"));
+        assert!(st.message.unwrap().contains("SIGKILL"));
+        let c = &st.container_statuses.unwrap()[0];
+        let t = c.state.clone().unwrap().terminated.unwrap();
+        assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("ContainerStatusUnknown")));
+        assert!(c.last_state.clone().unwrap().running.is_some());
+
+        let deleting = pod_of_record(&record(Lifecycle::Deleting, vec![running()]));
+        assert_eq!(summary(&deleting).1, "Terminating");
     }
 }

@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
 use crate::hypervisor::VmRecord;
+use crate::owner::Lifecycle;
 
 /// Where podvm keeps pod state.
 #[derive(Debug, Clone)]
@@ -32,9 +33,32 @@ pub struct PodRecord {
     pub pod: Pod,
     /// The VM running the pod, once started.
     pub vm: Option<VmRecord>,
-    /// The last status the agent reported (used when the VM is unreachable).
+    /// The sandbox status the agent last reported: kept current by the
+    /// pod's owner from the agent's event watch, so `get` reads it here
+    /// without asking the agent, and it stays readable after the VM died.
     #[serde(default)]
     pub last_status: Option<podvm_proto::SandboxStatus>,
+    /// Where the pod is in its life on the host (written by its owner).
+    #[serde(default = "Lifecycle::legacy")]
+    pub lifecycle: Lifecycle,
+    /// The pod's events, oldest first (the agent's, folded as they were
+    /// updated, and the owner's own), at most [`MAX_EVENTS`].
+    #[serde(default)]
+    pub events: Vec<podvm_proto::Event>,
+    /// How far the owner's event watch got.
+    #[serde(default)]
+    pub watch: WatchCursor,
+}
+
+/// Most events kept per pod (Kubernetes keeps them for an hour).
+pub const MAX_EVENTS: usize = 200;
+
+/// The event watch's position: the last event sequence number and status
+/// generation the owner has recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchCursor {
+    pub after_seq: u64,
+    pub status_generation: u64,
 }
 
 impl StateDir {

@@ -8,9 +8,12 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{processes_mentioning, require_e2e, Podvm};
+use sha2::{Digest, Sha256};
 
 const TWO_CONTAINERS: &str = r#"
 apiVersion: v1
@@ -48,6 +51,37 @@ spec:
     command: ["sleep", "3600"]
     securityContext: {runAsUser: 1000}
 "#;
+
+/// Every byte value, as a `printf` format of octal escapes (`\000`…`\377`).
+fn all_bytes_format() -> String {
+    (0..=255u8).map(|b| format!("\\{b:03o}")).collect()
+}
+
+fn all_bytes() -> Vec<u8> {
+    (0..=255u8).collect()
+}
+
+/// SLEEPER plus a container that prints every byte value (then a newline)
+/// and exits: its log must come back byte for byte.
+fn sleeper_with_bytes() -> String {
+    format!(
+        "{SLEEPER}  - name: bytes\n    image: busybox\n    command: ['printf', '{}\\n']\n",
+        all_bytes_format()
+    )
+}
+
+/// Deterministic incompressible-looking bytes (xorshift).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
 
 fn container<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     pod["status"]["containerStatuses"]
@@ -161,22 +195,95 @@ fn exec_user_and_exit_codes_in_a_running_pod() {
         return;
     }
     let p = Podvm::with_image("busybox-docker.tar");
-    let manifest = p.write("sleeper.yaml", SLEEPER);
+    let manifest = p.write("sleeper.yaml", &sleeper_with_bytes());
     p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
     let pod = p.wait_pod("sleeper", Duration::from_secs(60), |v| {
         v["status"]["phase"] == "Running"
     });
     assert_eq!(container(&pod, "main")["ready"], true);
 
+    // Without -c, exec picks the first container (kubectl's default).
     let id = p.ok(&["exec", "sleeper", "--", "id", "-u"]);
     assert_eq!(id.trim(), "1000");
     let host = p.ok(&["exec", "sleeper", "--", "hostname"]);
     assert_eq!(host.trim(), "sleeper");
     let pid1 = p.ok(&["exec", "sleeper", "--", "cat", "/proc/1/cmdline"]);
     assert_eq!(pid1.replace('\0', " ").trim(), "sleep 3600");
-    let out = p.run(&["exec", "sleeper", "--", "sh", "-c", "echo oops >&2; exit 7"]);
+    let out = p.run(&[
+        "exec",
+        "sleeper",
+        "-c",
+        "main",
+        "--",
+        "sh",
+        "-c",
+        "echo oops >&2; exit 7",
+    ]);
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "oops");
+
+    // Binary output survives exec and logs byte for byte.
+    let format = all_bytes_format();
+    let out = p.run(&["exec", "sleeper", "-c", "main", "--", "printf", &format]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, all_bytes(), "exec output differs");
+    let out = p.run(&["logs", "-f", "sleeper", "-c", "bytes"]);
+    assert!(out.status.success());
+    let mut want = all_bytes();
+    want.push(b'\n');
+    assert_eq!(out.stdout, want, "log output differs");
+
+    // -i passes stdin through whole, with no size limit: 8 MiB.
+    let input = noise(8 * 1024 * 1024);
+    let out = p.run_with_input(
+        &["exec", "-i", "sleeper", "-c", "main", "--", "sha256sum"],
+        input.clone(),
+    );
+    assert!(out.status.success());
+    let digest = hex::encode(Sha256::digest(&input));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next(),
+        Some(digest.as_str())
+    );
+
+    // -i streams: the command answers the first line while our stdin is
+    // still open, then reads the rest to its end.
+    let mut child = p.spawn(&[
+        "exec",
+        "-i",
+        "sleeper",
+        "-c",
+        "main",
+        "--",
+        "sh",
+        "-c",
+        "read line; echo \"got $line\"; cat",
+    ]);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin.write_all(b"hello\n").unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut first = String::new();
+        let n = stdout.read_line(&mut first).unwrap();
+        tx.send(first).unwrap();
+        let mut rest = Vec::new();
+        stdout.read_to_end(&mut rest).unwrap();
+        (n, rest)
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(300))
+        .expect("no answer to the first line while stdin was open");
+    assert_eq!(first, "got hello\n");
+    stdin.write_all(b"and the rest").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let (_, rest) = reader.join().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rest, b"and the rest");
 
     let t = std::time::Instant::now();
     p.ok(&["delete", "pod", "sleeper"]);

@@ -1,32 +1,41 @@
-//! The request handlers: thin wrappers that check the agent's state, call
-//! into the pod, and map failures to protocol error codes.
+//! The agent's state and its operations, whatever the transport: the one
+//! sandbox (created once), its status and events, the execs, and the
+//! stop/shutdown sequence. The RPC layer (`rpc/`) maps calls and errors
+//! onto these.
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use podvm_proto::{
-    ErrorCode, FrameError, Request, Response, SandboxSpec, SandboxStatus, PROTOCOL_VERSION,
-};
+use podvm_proto::{SandboxSpec, SandboxStatus};
 
 use crate::cgroup::Cgroups;
-use crate::conn::Conn;
 use crate::console::say;
+use crate::container::Container;
+use crate::events::EventLog;
+use crate::exec::Execs;
 use crate::pod::Pod;
 use crate::rundir::RunDir;
-use crate::{exec_serve, log_serve, validate};
+use crate::validate;
 
 /// Longest grace period `Shutdown` gives containers.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Longest grace period `StopSandbox` accepts.
+pub const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
 
-/// What the connection thread does after a request.
-#[derive(Debug, PartialEq, Eq)]
-pub enum After {
-    Continue,
-    /// The reply to `Shutdown` was sent: stop everything and go down.
-    Shutdown,
+/// Why a sandbox operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("a sandbox was already created")]
+    AlreadyCreated,
+    #[error("invalid sandbox: {0}")]
+    Invalid(String),
+    #[error("sandbox setup failed: {0}")]
+    Setup(String),
+    #[error("no container named {0:?}")]
+    NoContainer(String),
 }
 
-/// The agent's state.
+/// See the module documentation.
 pub struct Agent {
     run: RunDir,
     cgroups: Option<Cgroups>,
@@ -34,6 +43,8 @@ pub struct Agent {
     /// sandbox was created.
     lifecycle: Mutex<bool>,
     pod: RwLock<Option<Arc<Pod>>>,
+    events: Arc<EventLog>,
+    execs: Execs,
 }
 
 impl Agent {
@@ -43,6 +54,8 @@ impl Agent {
             cgroups,
             lifecycle: Mutex::new(false),
             pod: RwLock::new(None),
+            events: Arc::new(EventLog::new()),
+            execs: Execs::default(),
         }
     }
 
@@ -53,100 +66,69 @@ impl Agent {
             .clone()
     }
 
-    /// Handles one request, writing its reply (or replies) to `conn`.
-    pub fn handle(&self, request: Request, conn: &mut Conn) -> Result<After, FrameError> {
-        match request {
-            Request::Check => conn.send(&Response::Health {
-                agent_version: env!("CARGO_PKG_VERSION").into(),
-                protocol: PROTOCOL_VERSION,
-            })?,
-            Request::CreateSandbox { sandbox } => conn.send(&self.create_sandbox(*sandbox))?,
-            Request::Status => conn.send(&Response::Status {
-                status: Box::new(self.status()),
-            })?,
-            Request::Logs {
-                container,
-                follow,
-                tail_lines,
-            } => match self
-                .pod()
-                .as_ref()
-                .and_then(|p| p.container(&container).cloned())
-            {
-                Some(c) => log_serve::serve(conn, &c, tail_lines, follow)?,
-                None => conn.send(&not_found(&container))?,
-            },
-            Request::Exec {
-                container,
-                argv,
-                stdin,
-            } => {
-                match self
-                    .pod()
-                    .as_ref()
-                    .and_then(|p| p.container(&container).cloned())
-                {
-                    Some(c) => exec_serve::serve(conn, &c, argv, stdin)?,
-                    None => conn.send(&not_found(&container))?,
-                }
-            }
-            Request::StopSandbox {
-                grace_period_seconds,
-            } => {
-                self.stop_sandbox(Duration::from_secs(grace_period_seconds.min(24 * 3600)));
-                conn.send(&Response::Ok)?;
-            }
-            Request::Shutdown => {
-                conn.send(&Response::Ok)?;
-                return Ok(After::Shutdown);
-            }
-        }
-        Ok(After::Continue)
+    /// The pod's event log and status generation.
+    pub fn events(&self) -> &EventLog {
+        &self.events
     }
 
-    fn status(&self) -> SandboxStatus {
+    pub fn execs(&self) -> &Execs {
+        &self.execs
+    }
+
+    /// The container of that name in the sandbox.
+    pub fn container(&self, name: &str) -> Result<Arc<Container>, AgentError> {
+        self.pod()
+            .and_then(|p| p.container(name).cloned())
+            .ok_or_else(|| AgentError::NoContainer(name.to_string()))
+    }
+
+    /// The sandbox's status (empty before one was created), with the
+    /// agent's own memory use.
+    pub fn status(&self) -> SandboxStatus {
         let mut status = self.pod().map(|p| p.status()).unwrap_or_default();
         status.agent_rss_kib = own_rss_kib();
         status
     }
 
-    fn create_sandbox(&self, spec: SandboxSpec) -> Response {
+    /// Checks `spec`, sets up the sandbox and starts its containers; only
+    /// once per agent.
+    pub fn create_sandbox(&self, spec: SandboxSpec) -> Result<(), AgentError> {
         let mut created = self
             .lifecycle
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if *created {
-            return Response::error(
-                ErrorCode::FailedPrecondition,
-                "a sandbox was already created",
-            );
+            return Err(AgentError::AlreadyCreated);
         }
-        if let Err(why) = validate::check(&spec) {
-            return Response::error(ErrorCode::BadRequest, why);
-        }
+        validate::check(&spec).map_err(|why| AgentError::Invalid(why.to_string()))?;
         say!("creating sandbox {}/{}", spec.namespace, spec.name);
-        let pod = match Pod::create(self.run.clone(), self.cgroups.clone(), spec) {
-            Ok(pod) => pod,
-            Err(e) => {
-                say!("sandbox setup failed: {e}");
-                crate::mountinfo::unmount_tree(&self.run.sandbox());
-                return Response::error(ErrorCode::Internal, e.to_string());
-            }
-        };
+        let pod = Pod::create(
+            self.run.clone(),
+            self.cgroups.clone(),
+            spec,
+            Arc::clone(&self.events),
+        )
+        .map_err(|e| {
+            say!("sandbox setup failed: {e}");
+            crate::mountinfo::unmount_tree(&self.run.sandbox());
+            AgentError::Setup(e.to_string())
+        })?;
         *created = true;
         *self.pod.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&pod));
         pod.start_containers();
-        Response::Ok
+        Ok(())
     }
 
-    fn stop_sandbox(&self, grace: Duration) {
+    /// Stops every container: SIGTERM, `grace` (at most [`MAX_GRACE`]),
+    /// SIGKILL; then the sandbox.
+    pub fn stop_sandbox(&self, grace: Duration) {
         let _guard = self
             .lifecycle
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(pod) = self.pod() {
             say!("stopping sandbox {}/{}", pod.spec.namespace, pod.spec.name);
-            pod.stop(grace);
+            pod.stop(grace.min(MAX_GRACE));
         }
     }
 
@@ -169,11 +151,4 @@ fn own_rss_kib() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn not_found(container: &str) -> Response {
-    Response::error(
-        ErrorCode::NotFound,
-        format!("no container named {container:?}"),
-    )
 }

@@ -12,14 +12,19 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use podvm_proto::StdStream;
-
 use crate::console::say;
 use crate::ids::now_rfc3339_nano;
 use crate::wake::Wake;
 
 /// Longest line written as one record (containerd's default, 16 KiB).
 pub const MAX_LINE: usize = 16 * 1024;
+
+/// Which output stream of a container a record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdStream {
+    Stdout,
+    Stderr,
+}
 
 /// A container's log file, shared by its stdout and stderr readers.
 pub struct LogSink {

@@ -1,9 +1,10 @@
 //! podvm-agent: PID 1 of the pod microVM.
 //!
 //! It mounts the guest's filesystems, reaps orphans, and serves the podvm
-//! protocol on AF_VSOCK port 1024: the host hands over the pod spec and the
-//! agent creates the sandbox, runs the containers, captures their logs,
-//! restarts them per the restart policy and reports their status. In host
+//! API (ttrpc, see `rpc/`) on AF_VSOCK port 1024: the host hands over the
+//! pod spec and the agent creates the sandbox, runs the containers, captures
+//! their logs, restarts them per the restart policy and reports their
+//! status and events. In host
 //! (test) mode (`--listen unix:PATH --run-dir DIR`) the same code runs as an
 //! ordinary root process. The same binary is also its own helper for
 //! namespace work (hidden subcommands, see `spawn`).
@@ -12,23 +13,23 @@ mod agent;
 mod backoff;
 mod cgroup;
 mod cli;
-mod conn;
 mod console;
 mod container;
 mod controller;
-mod exec_serve;
+mod events;
+mod exec;
 mod helper;
 mod ids;
 mod init;
-mod log_serve;
+mod log_read;
 mod logs;
 mod mountinfo;
 mod pod;
 mod reaper;
 mod rootfs;
+mod rpc;
 mod rundir;
 mod sandbox;
-mod server;
 mod spawn;
 mod validate;
 mod wake;
@@ -36,6 +37,7 @@ mod wake;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -44,8 +46,13 @@ use crate::agent::Agent;
 use crate::cgroup::Cgroups;
 use crate::cli::Listen;
 use crate::console::say;
+use crate::rpc::{Listener, OnShutdown};
 use crate::rundir::RunDir;
-use crate::server::Listener;
+
+/// How long the agent waits for its answer to `Shutdown` to be written
+/// before it ends anyway (a client that stopped reading must not keep the
+/// VM up).
+const SHUTDOWN_REPLY_WAIT: Duration = Duration::from_secs(5);
 
 fn main() {
     let args: Vec<String> = std::env::args_os()
@@ -123,12 +130,17 @@ fn run(args: &[String], pid1: bool) -> anyhow::Result<()> {
 
     let shutting_down = Arc::new(AtomicBool::new(false));
     let shutdown_agent = Arc::clone(&agent);
-    let shutdown: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+    let shutdown: OnShutdown = Arc::new(move |requested_on| {
         if shutting_down.swap(true, Ordering::SeqCst) {
             return;
         }
         say!("shutting down");
         shutdown_agent.shut_down();
+        if let Some(connection) = requested_on {
+            if !connection.wait_closed(SHUTDOWN_REPLY_WAIT) {
+                say!("the answer to Shutdown was not taken in time");
+            }
+        }
         if let Some(path) = &socket_path {
             let _ = std::fs::remove_file(path);
         }
@@ -143,11 +155,10 @@ fn run(args: &[String], pid1: bool) -> anyhow::Result<()> {
             .name("signals".into())
             .spawn(move || loop {
                 if stop_signals.wait().is_ok() {
-                    on_signal();
+                    on_signal(None);
                 }
             })
             .context("starting the signal thread")?;
     }
-    server::serve(listener, agent, shutdown);
-    Ok(())
+    rpc::serve(listener, agent, shutdown)
 }

@@ -1,5 +1,7 @@
 //! The pod: its sandbox, image mounts and containers, started in order and
-//! stopped together (TERM, grace period, KILL).
+//! stopped together (TERM, grace period, KILL). Its event log receives the
+//! containers' events and every status change (the sandbox's readiness
+//! here, the containers' in `container`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
@@ -12,9 +14,11 @@ use podvm_proto::{SandboxSpec, SandboxStatus};
 
 use crate::cgroup::Cgroups;
 use crate::console::say;
-use crate::container::launch::LaunchContext;
-use crate::container::Container;
-use crate::controller;
+use crate::container::launch::{self, CreatedRun, Exited, LaunchContext, RunningContainer};
+use crate::container::{Container, RunningInfo};
+use crate::controller::{self, PodPolicy};
+use crate::events::kubelet::pod_desc;
+use crate::events::EventLog;
 use crate::ids::{now_rfc3339, random_id};
 use crate::mountinfo::unmount_tree;
 use crate::rootfs::Images;
@@ -35,15 +39,18 @@ pub struct Pod {
     containers: Vec<Arc<Container>>,
     started_at: String,
     ready: AtomicBool,
+    events: Arc<EventLog>,
     controllers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Pod {
-    /// Sets up the sandbox; containers are created but not started.
+    /// Sets up the sandbox; containers are created but not started. Events
+    /// and status changes go to `events`.
     pub fn create(
         run: RunDir,
         cgroups: Option<Cgroups>,
         spec: SandboxSpec,
+        events: Arc<EventLog>,
     ) -> Result<Arc<Pod>, SandboxError> {
         let sandbox = Sandbox::create(&run, &spec)?;
         let containers = spec
@@ -51,7 +58,12 @@ impl Pod {
             .iter()
             .map(|c| {
                 let id = random_id().unwrap_or_else(|_| "0".repeat(64));
-                Arc::new(Container::new(c.clone(), run.log_file(&c.name), id))
+                Arc::new(Container::new(
+                    c.clone(),
+                    run.log_file(&c.name),
+                    id,
+                    Arc::clone(&events),
+                ))
             })
             .collect();
         Ok(Arc::new(Pod {
@@ -64,6 +76,7 @@ impl Pod {
             spec,
             started_at: now_rfc3339(),
             ready: AtomicBool::new(true),
+            events,
             controllers: Mutex::new(Vec::new()),
         }))
     }
@@ -80,15 +93,23 @@ impl Pod {
     }
 
     /// Starts the containers one after the other, as kubelet does, each
-    /// after the previous one started (or failed to).
+    /// after the previous one started (or failed to). Call it once the pod
+    /// is where status readers find it: the ready sandbox is announced here
+    /// as a status change.
     pub fn start_containers(self: &Arc<Self>) {
+        self.events.status_changed();
+        let policy = PodPolicy {
+            restart: self.spec.restart_policy,
+            pod: pod_desc(&self.spec.name, &self.spec.namespace, &self.spec.uid),
+        };
         for container in &self.containers {
             let (tx, rx) = mpsc::channel();
             let pod = Arc::clone(self);
             let c = Arc::clone(container);
+            let policy = policy.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("ctl-{}", container.name()))
-                .spawn(move || controller::run(pod, c, tx));
+                .spawn(move || controller::run(&*pod, &policy, &c, tx));
             match spawned {
                 Ok(handle) => {
                     self.controllers
@@ -123,7 +144,9 @@ impl Pod {
     /// Stops every container (SIGTERM, `grace`, SIGKILL), then the sandbox:
     /// holder process, image mounts, /dev/shm and cgroups.
     pub fn stop(&self, grace: Duration) {
-        self.ready.store(false, Ordering::SeqCst);
+        if self.ready.swap(false, Ordering::SeqCst) {
+            self.events.status_changed();
+        }
         for container in &self.containers {
             if let Some(pid) = container.request_stop() {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
@@ -163,5 +186,50 @@ impl Pod {
                 cgroups.remove(container.name());
             }
         }
+    }
+}
+
+/// The real steps of a container's controller: launches in the sandbox.
+impl controller::Runtime for Pod {
+    type Created = CreatedRun;
+    type Run = RunningContainer;
+
+    fn create(&self, container: &Container) -> Result<CreatedRun, String> {
+        launch::create(&self.launch_context(), container)
+    }
+
+    fn start(
+        &self,
+        container: &Container,
+        created: CreatedRun,
+        run: u32,
+    ) -> Result<RunningContainer, String> {
+        launch::start(&self.launch_context(), container, created, run)
+    }
+
+    fn back_off(&self, container: &Container, delay: Duration) -> bool {
+        container.sleep_unless_stopped(delay)
+    }
+}
+
+impl controller::Run for RunningContainer {
+    fn info(&self) -> RunningInfo {
+        RunningInfo {
+            pid: self.pid,
+            cgroup: self.cgroup.clone(),
+            process: self.process.clone(),
+        }
+    }
+
+    fn started_at(&self) -> String {
+        self.started_at.clone()
+    }
+
+    fn kill(&self) {
+        let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+    }
+
+    fn wait(self) -> Exited {
+        RunningContainer::wait(self)
     }
 }

@@ -4,8 +4,14 @@
 
 mod common;
 
-use common::{collect_logs, container, pod, TestAgent};
-use podvm_proto::{ErrorCode, Request, Response};
+use std::os::fd::IntoRawFd;
+use std::time::Duration;
+
+use common::{code_of, container, pod, TestAgent};
+use podvm_proto::pb::agent as pb;
+use podvm_proto::pb::agent_ttrpc::AgentClient;
+use ttrpc::context::with_duration;
+use ttrpc::Code;
 
 fn check_cri_line(line: &str) -> (&str, &str, &str) {
     let mut parts = line.splitn(4, ' ');
@@ -38,11 +44,7 @@ fn logs_have_cri_format_streams_tail_and_follow() {
         container("long", &agent.rootfs, &["sh", "-c", long]),
     ]));
     // Follow from the start: everything arrives, then End once it exited.
-    let followed = collect_logs(agent.request(&Request::Logs {
-        container: "talker".into(),
-        follow: true,
-        tail_lines: None,
-    }));
+    let followed = String::from_utf8(agent.try_log_bytes("talker", None, true).unwrap()).unwrap();
     let lines: Vec<(&str, &str, &str)> = followed.lines().map(check_cri_line).collect();
     // The two streams are separate pipes: only the order within one is fixed.
     let mut sorted = lines.clone();
@@ -77,20 +79,9 @@ fn logs_have_cri_format_streams_tail_and_follow() {
     assert_eq!((parts[0].1, parts[0].2.len()), ("P", 16384));
     assert_eq!((parts[1].1, parts[1].2.len()), ("F", 20000 - 16384));
 
-    let missing = agent.call(&Request::Logs {
-        container: "nope".into(),
-        follow: false,
-        tail_lines: None,
-    });
-    assert!(
-        matches!(
-            missing,
-            Response::Error {
-                code: ErrorCode::NotFound,
-                ..
-            }
-        ),
-        "{missing:?}"
+    assert_eq!(
+        code_of(agent.try_log_bytes("nope", None, false)),
+        Code::NOT_FOUND
     );
 }
 
@@ -137,34 +128,79 @@ fn exec_runs_inside_the_container() {
     assert_eq!(code, 137);
 
     agent.wait_terminated("done");
-    let reply = agent.call(&Request::Exec {
-        container: "done".into(),
-        argv: vec!["true".into()],
-        stdin: vec![],
-    });
-    assert!(
-        matches!(
-            reply,
-            Response::Error {
-                code: ErrorCode::FailedPrecondition,
-                ..
-            }
-        ),
-        "{reply:?}"
+    let conn = agent.conn();
+    let argv = vec!["true".to_string()];
+    assert_eq!(
+        code_of(conn.exec("done", &argv, false)),
+        Code::FAILED_PRECONDITION
     );
-    let reply = agent.call(&Request::Exec {
-        container: "nope".into(),
-        argv: vec!["true".into()],
-        stdin: vec![],
-    });
-    assert!(
-        matches!(
-            reply,
-            Response::Error {
-                code: ErrorCode::NotFound,
-                ..
-            }
-        ),
-        "{reply:?}"
+    assert_eq!(code_of(conn.exec("nope", &argv, false)), Code::NOT_FOUND);
+    assert_eq!(
+        code_of(conn.exec("app", &[], false)),
+        Code::INVALID_ARGUMENT
     );
+}
+
+#[test]
+fn read_log_offsets_and_chunks() {
+    require_env!();
+    let agent = TestAgent::start();
+    // 3000 lines of 100 bytes: about 400 KiB of log.
+    let script = "i=0; while [ $i -lt 3000 ]; do printf '%099d\\n' $i; i=$((i+1)); done";
+    agent.create(pod(vec![container(
+        "many",
+        &agent.rootfs,
+        &["sh", "-c", script],
+    )]));
+    agent.wait_terminated("many");
+    let whole = agent.try_log_bytes("many", None, false).unwrap();
+    assert_eq!(whole.iter().filter(|b| **b == b'\n').count(), 3000);
+
+    let rpc = AgentClient::new(ttrpc::Client::new(agent.connect().into_raw_fd()).unwrap());
+    let read = |offset: u64, len: u32, tail_lines: Option<u64>| {
+        rpc.read_log(
+            with_duration(Duration::from_secs(30)),
+            &pb::ReadLogRequest {
+                container: "many".into(),
+                offset,
+                tail_lines,
+                follow: false,
+                len,
+                ..Default::default()
+            },
+        )
+    };
+    // Small asks get whole lines in chunks of at least 64 KiB; the chunks
+    // put together are the log.
+    let mut assembled = Vec::new();
+    let mut offset = 0;
+    loop {
+        let chunk = read(offset, 1, None).unwrap();
+        assert!(chunk.data.len() <= 1 << 20);
+        assert!(chunk.data.is_empty() || chunk.data.ends_with(b"\n"));
+        assert_eq!(chunk.next_offset, offset + chunk.data.len() as u64);
+        assembled.extend_from_slice(&chunk.data);
+        offset = chunk.next_offset;
+        if chunk.end {
+            break;
+        }
+        assert!(chunk.data.len() >= 64 * 1024 - 200, "{}", chunk.data.len());
+    }
+    assert!(assembled == whole);
+    // The last two lines, from where they start.
+    let tail = read(0, 0, Some(2)).unwrap();
+    assert!(tail.end);
+    assert!(whole.ends_with(&tail.data));
+    assert_eq!(tail.data.iter().filter(|b| **b == b'\n').count(), 2);
+    assert_eq!(tail.next_offset, whole.len() as u64);
+    // Offsets past the end or inside a line are refused.
+    for bad in [whole.len() as u64 + 1, 5, u64::MAX] {
+        match read(bad, 0, None) {
+            Err(ttrpc::Error::RpcStatus(s)) => assert_eq!(s.code(), Code::INVALID_ARGUMENT),
+            other => panic!("offset {bad}: {other:?}"),
+        }
+    }
+    // At the very end: nothing, and the end.
+    let at_end = read(whole.len() as u64, 0, None).unwrap();
+    assert!(at_end.data.is_empty() && at_end.end);
 }

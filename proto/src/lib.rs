@@ -1,22 +1,37 @@
-//! The protocol spoken between the `podvm` host and `podvm-agent` (guest PID 1).
+//! The API between the `podvm` host and `podvm-agent` (guest PID 1).
 //!
-//! Every message travels in one length-prefixed, versioned frame ([`frame`]);
-//! the payload is a JSON-encoded [`Request`] (host → agent) or [`Response`]
-//! (agent → host). One connection carries one request; streaming replies
-//! (logs, exec output) are several response frames ended by [`Response::End`]
-//! or [`Response::ExecExit`].
+//! It is ttrpc (containerd's RPC over a byte stream, the convention of
+//! kata-agent and of containerd shims) carrying protobuf messages defined in
+//! `protos/agent.proto`; the code is generated at build time. [`pb`] is the
+//! wire form; [`spec`], [`status`] and [`event`] are the typed forms both
+//! sides program against, and [`convert`] maps between them, checking
+//! every field of what comes off the wire. [`version`] is the exchange a
+//! client does first on each connection.
 
-pub mod frame;
-pub mod message;
+pub mod client;
+pub mod convert;
+pub mod event;
+mod generated;
+pub mod limits;
 pub mod spec;
 pub mod status;
+pub mod version;
 
-pub use frame::{read_message, write_message, FrameError, MAX_PAYLOAD, PROTOCOL_VERSION};
-pub use message::{ErrorCode, Request, Response, StdStream};
+/// The protobuf messages (`pb::agent`) and ttrpc services (`pb::agent_ttrpc`).
+pub use generated::current as pb;
+#[doc(hidden)]
+pub use generated::v2_0 as pb_v2_0;
+
+pub use client::{AgentConn, AgentVersion, ClientError, EventBatch, LogChunk, OutputStream};
+pub use convert::ConvertError;
+/// The status codes of error answers (gRPC's).
+pub use ttrpc::Code;
+pub use event::{Event, EventType};
 pub use spec::{
     ContainerSpec, EnvVar, HostAlias, ImageConfig, RestartPolicy, RootfsSource, SandboxSpec,
 };
 pub use status::{ContainerState, ContainerStatus, SandboxStatus};
+pub use version::{Compatibility, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 
 /// The AF_VSOCK port the agent listens on inside the guest.
 pub const AGENT_VSOCK_PORT: u32 = 1024;

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 /// A pod sandbox: shared namespaces plus its containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SandboxSpec {
     pub name: String,
     pub namespace: String,
@@ -28,7 +27,6 @@ pub struct SandboxSpec {
 
 /// One `hostAliases` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HostAlias {
     pub ip: String,
     pub hostnames: Vec<String>,
@@ -45,7 +43,6 @@ pub enum RestartPolicy {
 
 /// One container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
     pub name: String,
     /// The image reference as written in the manifest.
@@ -79,7 +76,6 @@ pub struct ContainerSpec {
 
 /// The parts of an OCI image config that decide how a container runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct ImageConfig {
     #[serde(default)]
     pub entrypoint: Vec<String>,
@@ -97,7 +93,7 @@ pub struct ImageConfig {
 
 /// Where a container's read-only image root filesystem comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case")]
 pub enum RootfsSource {
     /// A virtio-blk disk identified by its serial number, holding an EROFS
     /// image of the root filesystem (the microVM case).
@@ -108,7 +104,6 @@ pub enum RootfsSource {
 
 /// A resolved environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EnvVar {
     pub name: String,
     pub value: String,

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 /// The sandbox and all its containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct SandboxStatus {
     /// Whether the sandbox (namespaces, hostname, hosts file) is set up.
     pub sandbox_ready: bool,
@@ -21,7 +20,6 @@ pub struct SandboxStatus {
 
 /// Kubernetes `ContainerStatus`, as seen by the agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ContainerStatus {
     pub name: String,
     pub container_id: String,
@@ -35,7 +33,7 @@ pub struct ContainerStatus {
 
 /// Kubernetes `ContainerState`: exactly one of waiting, running, terminated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case")]
 pub enum ContainerState {
     Waiting {
         reason: String,

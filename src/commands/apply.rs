@@ -6,11 +6,10 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use podvm_image::ImageStore;
-use podvm_proto::{Request, Response};
 
 use super::Ctx;
 use crate::agent_client::AgentClient;
@@ -60,6 +59,9 @@ pub fn create(ctx: &Ctx, mut pod: Pod, vm_args: &VmArgs) -> Result<PodRecord> {
         pod,
         vm: None,
         last_status: None,
+        lifecycle: crate::owner::Lifecycle::Running,
+        events: Vec::new(),
+        watch: Default::default(),
     };
     match boot(
         ctx,
@@ -110,28 +112,17 @@ fn boot(
     record.vm = Some(vm.clone());
     ctx.state.save(record)?;
 
-    let client = AgentClient::new(&vm.vsock_uds);
-    let deadline = Instant::now() + Duration::from_secs(vm_args.boot_timeout);
+    // The version exchange happens as the connection is made: an agent
+    // that speaks another protocol is refused before it gets the pod.
+    let boot_timeout = Duration::from_secs(vm_args.boot_timeout);
     let alive = || vm.is_running();
-    let mut s = client
-        .connect(deadline, &alive)
+    let (conn, _version) = AgentClient::new(&vm.vsock_uds)
+        .connect(Instant::now() + boot_timeout, &alive)
         .context("the guest agent is not reachable")?;
-    podvm_proto::write_message(&mut s, &Request::Check)?;
-    match podvm_proto::read_message::<Response, _>(&mut s)? {
-        Some(Response::Health { protocol, .. }) if protocol == podvm_proto::PROTOCOL_VERSION => {}
-        other => bail!("unexpected health reply from the agent: {other:?}"),
-    }
-    drop(s);
-
-    let create = Request::CreateSandbox {
-        sandbox: Box::new(sandbox.spec),
-    };
-    client
-        .call(&create, Duration::from_secs(vm_args.boot_timeout))
+    conn.create_sandbox(&sandbox.spec, boot_timeout)
         .context("the agent could not create the sandbox")?;
-    if let Ok(Response::Status { status }) = client.call(&Request::Status, Duration::from_secs(10))
-    {
-        record.last_status = Some(*status);
+    if let Ok(status) = conn.status(Duration::from_secs(10)) {
+        record.last_status = Some(status);
     }
     ctx.state.save(record)
 }

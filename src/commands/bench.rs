@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use podvm_proto::{ContainerState, Request, Response};
+use podvm_proto::ContainerState;
 
-use super::{agent_of, delete, Ctx};
+use super::{connect_agent, delete, Ctx};
 use crate::cli::BenchArgs;
 use crate::manifest;
 
@@ -27,13 +27,12 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
         let t0 = Instant::now();
         let record = super::apply::create(ctx, pod, &args.vm)?;
         let applied = t0.elapsed();
-        let client = agent_of(&record)?;
+        let conn = connect_agent(&record, Duration::from_secs(10))?;
         let deadline = Instant::now() + Duration::from_secs(60);
         let (started, agent_rss) = loop {
-            let st = match client.call(&Request::Status, Duration::from_secs(10))? {
-                Response::Status { status } => status,
-                other => anyhow::bail!("unexpected reply {other:?}"),
-            };
+            let st = conn
+                .status(Duration::from_secs(10))
+                .context("cannot read the pod's status")?;
             let all = st
                 .containers
                 .iter()
@@ -48,6 +47,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
             .as_ref()
             .map(|v| format!("{} ({})", v.hypervisor, v.accel))
             .unwrap_or_default();
+        drop(conn);
         delete::delete(ctx, &record, Some(0)).context("cannot delete the benchmark pod")?;
         let rss_text = agent_rss
             .map(|r| r.to_string())

@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use podvm_proto::Request;
 
-use super::{agent_of, load_pod, Ctx};
+use super::{connect_agent, load_pod, Ctx};
 use crate::cli::DeleteArgs;
 use crate::sandbox::DEFAULT_GRACE_SECONDS;
 use crate::state::PodRecord;
@@ -29,15 +28,18 @@ pub fn delete(ctx: &Ctx, record: &PodRecord, grace: Option<u64>) -> Result<()> {
             .unwrap_or(DEFAULT_GRACE_SECONDS)
     });
     if let Some(vm) = &record.vm {
-        if let Ok(client) = agent_of(record) {
-            let stop = Request::StopSandbox {
-                grace_period_seconds: grace,
-            };
-            if let Err(e) = client.call(&stop, Duration::from_secs(grace + 15)) {
-                eprintln!("warning: the agent did not stop the containers cleanly: {e:#}");
-            }
-            if let Err(e) = client.call(&Request::Shutdown, Duration::from_secs(10)) {
-                eprintln!("warning: the agent did not shut the VM down: {e:#}");
+        if vm.is_running() {
+            match connect_agent(record, Duration::from_secs(10)) {
+                Ok(conn) => {
+                    let grace = Duration::from_secs(grace);
+                    if let Err(e) = conn.stop_sandbox(grace, grace + Duration::from_secs(15)) {
+                        eprintln!("warning: the agent did not stop the containers cleanly: {e:#}");
+                    }
+                    if let Err(e) = conn.shutdown(Duration::from_secs(10)) {
+                        eprintln!("warning: the agent did not shut the VM down: {e:#}");
+                    }
+                }
+                Err(e) => eprintln!("warning: cannot reach the agent to stop the pod: {e:#}"),
             }
         }
         // Give the guest a moment to power off by itself, then stop

@@ -9,11 +9,11 @@ pub mod image;
 pub mod logs;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::core::v1::Pod;
-use podvm_proto::{Request, Response, SandboxStatus};
+use podvm_proto::{AgentConn, SandboxStatus};
 
 use crate::agent_client::AgentClient;
 use crate::state::{PodRecord, StateDir};
@@ -33,13 +33,22 @@ pub fn agent_of(record: &PodRecord) -> Result<AgentClient> {
     }
 }
 
+/// A connection to the agent of a pod whose VM is running, after the
+/// version exchange; the dial is retried for up to `timeout` while the VM
+/// runs.
+pub fn connect_agent(record: &PodRecord, timeout: Duration) -> Result<AgentConn> {
+    let client = agent_of(record)?;
+    let alive = || record.vm.as_ref().is_some_and(|vm| vm.is_running());
+    let (conn, _version) = client
+        .connect(Instant::now() + timeout, &alive)
+        .context("the guest agent is not reachable")?;
+    Ok(conn)
+}
+
 /// Asks the agent for the sandbox status; `None` if the VM is unreachable.
 pub fn query_status(record: &PodRecord) -> Option<SandboxStatus> {
-    let client = agent_of(record).ok()?;
-    match client.call(&Request::Status, Duration::from_secs(5)) {
-        Ok(Response::Status { status }) => Some(*status),
-        _ => None,
-    }
+    let timeout = Duration::from_secs(5);
+    connect_agent(record, timeout).ok()?.status(timeout).ok()
 }
 
 /// The Pod object with a fresh `status`.

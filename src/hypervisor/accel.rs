@@ -1,6 +1,8 @@
 //! Whether this host's KVM can run a Linux guest. Decided by a real probe
 //! (a tiny guest whose ring-3 `syscall` must land in ring 0; see
-//! `podvm_vmm::probe`), cached per boot so it runs once per host boot.
+//! `podvm_vmm::probe`), in this process. Nothing is cached: every call
+//! runs the probe afresh, so each `podvm apply` (choosing its hypervisor)
+//! and each `podvm host-check` probes once.
 
 use std::path::Path;
 
@@ -11,7 +13,7 @@ pub struct KvmVerdict {
     pub detail: String,
 }
 
-/// Probes `/dev/kvm` (or `PODVM_KVM_DEVICE`) once.
+/// Probes `/dev/kvm` (or `PODVM_KVM_DEVICE`), afresh on every call.
 pub fn host_kvm_verdict() -> KvmVerdict {
     let dev = std::env::var_os("PODVM_KVM_DEVICE").unwrap_or_else(|| "/dev/kvm".into());
     let dev = Path::new(&dev);

@@ -22,7 +22,7 @@ pub use process::TrackedProcess;
 pub use qemu::Qemu;
 
 /// What a backend needs to boot a pod VM.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VmConfig {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
@@ -35,7 +35,7 @@ pub struct VmConfig {
 }
 
 /// A virtio-blk disk.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiskConfig {
     pub path: PathBuf,
     pub read_only: bool,
@@ -85,7 +85,8 @@ impl VmRecord {
 }
 
 /// Which backend the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HypervisorKind {
     /// podvm's own VMM (`podvm-vmm`).
     Builtin,

@@ -54,6 +54,16 @@ impl TrackedProcess {
         })
     }
 
+    /// The running process `pid` (e.g. this one), remembered the same way.
+    pub fn of_pid(name: &str, pid: u32) -> Result<TrackedProcess> {
+        let pid = i32::try_from(pid).context("pid out of range")?;
+        Ok(TrackedProcess {
+            name: name.to_string(),
+            pid,
+            start_time: start_time_of(pid)?,
+        })
+    }
+
     /// Whether this very process (same pid and start time) still runs.
     pub fn is_alive(&self) -> bool {
         match stat_of(self.pid) {
@@ -91,6 +101,13 @@ impl TrackedProcess {
             self.signal(Signal::SIGKILL);
             self.wait_gone(Duration::from_secs(5));
         }
+    }
+}
+
+impl TrackedProcess {
+    /// Reaps the process if it is our child and has ended (no zombie).
+    pub fn reap_if_child(&self) {
+        reap_if_child(self.pid);
     }
 }
 

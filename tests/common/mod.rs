@@ -3,8 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Why the end-to-end tests cannot run here, if they cannot.
@@ -157,6 +158,38 @@ impl Podvm {
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    /// Runs with `input` on stdin (written by a thread, so a command that
+    /// streams its output as it reads cannot deadlock against us).
+    pub fn run_with_input(&self, args: &[&str], input: Vec<u8>) -> Output {
+        let mut child = self.spawn(args);
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().unwrap();
+        let written = writer.join().unwrap();
+        eprintln!(
+            "$ podvm {} < input ({})\n-> {:?}\n{}",
+            args.join(" "),
+            match written {
+                Ok(()) => "all written".to_string(),
+                Err(e) => format!("writing it failed: {e}"),
+            },
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Starts `podvm ARGS` with stdin and stdout piped to the test.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// Runs and requires success; returns stdout.

@@ -1,9 +1,16 @@
 //! What the agent hands to its launch and exec helpers (JSON on fd 3), and
-//! what the launcher reports back (JSON lines on fd 4).
+//! what they report back (JSON lines on fd 4).
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::console::say;
+
+/// Longest report line read from a helper.
+const MAX_REPORT_LINE: u64 = 128 * 1024;
 
 /// The fully resolved process of a container (or of an exec in it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,9 +64,13 @@ pub struct ExecConfig {
     pub pid: i32,
     pub cgroup: Option<PathBuf>,
     pub process: ProcessConfig,
+    /// Stdio is a terminal: the process makes it its controlling terminal
+    /// in a session of its own.
+    #[serde(default)]
+    pub tty: bool,
 }
 
-/// One progress line from the launcher.
+/// One progress line from a helper (the exec helper sends only `Pid`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "report", rename_all = "snake_case")]
 pub enum ShimReport {
@@ -71,4 +82,20 @@ pub enum ShimReport {
     Error { message: String },
     /// The container's PID 1 ended.
     Exited { code: i32, signal: Option<i32> },
+}
+
+/// Reads the next report line of a helper; `None` at end of file or on a
+/// line that does not decode (reported on the console).
+pub fn next_report(reports: &mut BufReader<File>) -> Option<ShimReport> {
+    let mut line = String::new();
+    match reports.by_ref().take(MAX_REPORT_LINE).read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => match serde_json::from_str(line.trim_end()) {
+            Ok(report) => Some(report),
+            Err(e) => {
+                say!("bad report from a helper: {e}");
+                None
+            }
+        },
+    }
 }

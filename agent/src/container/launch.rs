@@ -1,25 +1,24 @@
-//! Starting one run of a container: resolve its process, prepare fresh
-//! overlay layers, start the launcher helper with the container's output
-//! going to the log readers, and follow the launcher's reports.
+//! One run of a container, in CRI's two steps: [`create`] resolves its
+//! image and process; [`start`] prepares fresh overlay layers and a cgroup,
+//! starts the launcher helper with the container's output going to the log
+//! readers, and follows the launcher's reports.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
-use podvm_proto::StdStream;
 
-use super::config::{LaunchConfig, ProcessConfig, ShimReport};
+use super::config::{next_report, LaunchConfig, ProcessConfig, ShimReport};
 use super::spec::resolve_process;
 use super::Container;
 use crate::cgroup::Cgroups;
-use crate::console::say;
 use crate::ids::now_rfc3339;
-use crate::logs::{spawn_reader, LogSink};
+use crate::logs::{spawn_reader, LogSink, StdStream};
 use crate::reaper::Exit;
 use crate::rootfs::{Images, RunLayers};
 use crate::sandbox::Sandbox;
@@ -34,14 +33,11 @@ pub struct LaunchContext<'a> {
     pub hostname: &'a str,
 }
 
-/// The result of one launch attempt.
-pub enum LaunchOutcome {
-    /// The container process was executed.
-    Started(Box<RunningContainer>),
-    /// The container could not be started (containerd's StartError).
-    StartFailed(String),
-    /// The container could not even be set up (CreateContainerError).
-    CreateFailed(String),
+/// A run that was created: what starting it needs.
+pub struct CreatedRun {
+    /// The image's root, the overlay's lower layer.
+    lower: PathBuf,
+    process: ProcessConfig,
 }
 
 /// A run whose process was executed.
@@ -49,7 +45,7 @@ pub struct RunningContainer {
     pub pid: i32,
     pub started_at: String,
     pub process: ProcessConfig,
-    pub cgroup: Option<std::path::PathBuf>,
+    pub cgroup: Option<PathBuf>,
     reports: BufReader<File>,
     exit: Arc<Exit>,
     readers: Vec<JoinHandle<()>>,
@@ -61,20 +57,6 @@ pub struct Exited {
     pub code: i32,
     pub signal: Option<i32>,
     pub finished_at: String,
-}
-
-fn next_report(reports: &mut BufReader<File>) -> Option<ShimReport> {
-    let mut line = String::new();
-    match reports.by_ref().take(128 * 1024).read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => match serde_json::from_str(line.trim_end()) {
-            Ok(report) => Some(report),
-            Err(e) => {
-                say!("bad report from a launcher: {e}");
-                None
-            }
-        },
-    }
 }
 
 impl RunningContainer {
@@ -101,32 +83,39 @@ impl RunningContainer {
     }
 }
 
-/// Starts run number `run` of `container`.
-pub fn launch(ctx: &LaunchContext<'_>, container: &Container, run: u32) -> LaunchOutcome {
+/// Creates a run of `container` (CreateContainerError when it fails).
+pub fn create(ctx: &LaunchContext<'_>, container: &Container) -> Result<CreatedRun, String> {
     let spec = &container.spec;
-    let lower = match ctx.images.lower_dir(&spec.rootfs) {
-        Ok(dir) => dir,
-        Err(e) => return LaunchOutcome::CreateFailed(e.to_string()),
-    };
-    let process = match resolve_process(spec, ctx.hostname, &lower) {
-        Ok(p) => p,
-        Err(e) => return LaunchOutcome::CreateFailed(e.to_string()),
-    };
-    let layers = match RunLayers::create(ctx.containers_dir, &spec.name, run) {
-        Ok(l) => l,
-        Err(e) => return LaunchOutcome::StartFailed(e.to_string()),
-    };
+    let lower = ctx
+        .images
+        .lower_dir(&spec.rootfs)
+        .map_err(|e| e.to_string())?;
+    let process = resolve_process(spec, ctx.hostname, &lower).map_err(|e| e.to_string())?;
+    Ok(CreatedRun { lower, process })
+}
+
+/// Starts `created` as run number `run` of `container` (containerd's
+/// StartError when it fails).
+pub fn start(
+    ctx: &LaunchContext<'_>,
+    container: &Container,
+    created: CreatedRun,
+    run: u32,
+) -> Result<RunningContainer, String> {
+    let spec = &container.spec;
+    let layers =
+        RunLayers::create(ctx.containers_dir, &spec.name, run).map_err(|e| e.to_string())?;
     let cgroup = match ctx.cgroups.map(|c| c.create(&spec.name)).transpose() {
         Ok(c) => c,
         Err(e) => {
             layers.remove();
-            return LaunchOutcome::StartFailed(format!("creating the container's cgroup: {e}"));
+            return Err(format!("creating the container's cgroup: {e}"));
         }
     };
     let config = LaunchConfig {
         name: spec.name.clone(),
         sandbox_pid: ctx.sandbox.holder_pid(),
-        lower,
+        lower: created.lower,
         upper: layers.upper.clone(),
         work: layers.work.clone(),
         merged: layers.merged.clone(),
@@ -134,23 +123,23 @@ pub fn launch(ctx: &LaunchContext<'_>, container: &Container, run: u32) -> Launc
         hostname: ctx.sandbox.hostname.clone(),
         resolv_conf: ctx.sandbox.resolv_conf.clone(),
         shm: ctx.sandbox.shm.clone(),
-        cgroup: cgroup.clone(),
-        process: process.clone(),
+        cgroup,
+        process: created.process,
     };
-    match start(container, &config, layers.clone()) {
+    match run_launcher(container, &config, layers.clone()) {
         Ok(outcome) => outcome,
         Err(e) => {
             layers.remove();
-            LaunchOutcome::StartFailed(format!("starting the container launcher: {e}"))
+            Err(format!("starting the container launcher: {e}"))
         }
     }
 }
 
-fn start(
+fn run_launcher(
     container: &Container,
     config: &LaunchConfig,
     layers: RunLayers,
-) -> std::io::Result<LaunchOutcome> {
+) -> std::io::Result<Result<RunningContainer, String>> {
     let config_json = serde_json::to_vec(config).map_err(std::io::Error::other)?;
     let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)?;
     let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
@@ -187,7 +176,7 @@ fn start(
     };
     let started_at = now_rfc3339();
     match (failure, pid) {
-        (None, Some(pid)) => Ok(LaunchOutcome::Started(Box::new(RunningContainer {
+        (None, Some(pid)) => Ok(Ok(RunningContainer {
             pid,
             started_at,
             process: config.process.clone(),
@@ -196,7 +185,7 @@ fn start(
             exit: helper.exit,
             readers,
             layers,
-        }))),
+        })),
         (failure, _) => {
             let message =
                 failure.unwrap_or_else(|| "the container launcher reported no PID".into());
@@ -207,7 +196,7 @@ fn start(
                 let _ = reader.join();
             }
             layers.remove();
-            Ok(LaunchOutcome::StartFailed(message))
+            Ok(Err(message))
         }
     }
 }

@@ -1,8 +1,13 @@
 //! The exec helper (`__podvm_exec`): joins a running container's cgroup and
 //! namespaces, forks (to be inside its PID namespace), and the child becomes
 //! the requested process with the container's identity. Stdio is the
-//! agent's pipes. Exits with the process's code: 127 when the executable is
-//! not found, 126 when it cannot be run, 128+N when killed by signal N.
+//! agent's pipes, or a terminal (then the process leads a new session with
+//! it as controlling terminal). It reports the process's PID on fd 4 (one
+//! [`ShimReport::Pid`] line), so the agent can signal it directly. Exits
+//! with the process's code: 127 when the executable is not found, 126 when
+//! it cannot be run, 128+N when killed by signal N.
+
+use std::io::Write;
 
 use anyhow::Context;
 use nix::unistd::{fork, ForkResult};
@@ -10,7 +15,8 @@ use nix::unistd::{fork, ForkResult};
 use super::exe::become_process;
 use super::supervise::{block_signals, reset_in_child, supervise};
 use super::{namespaces, read_config};
-use crate::container::config::ExecConfig;
+use crate::container::config::{ExecConfig, ShimReport};
+use crate::spawn::{inherited_fd, STATUS_FD};
 
 /// Entry point of the subcommand; returns the process exit code.
 pub fn main() -> i32 {
@@ -25,6 +31,7 @@ pub fn main() -> i32 {
 
 fn run() -> anyhow::Result<i32> {
     let cfg: ExecConfig = read_config()?;
+    let status = inherited_fd(STATUS_FD).context("no status descriptor")?;
     if let Some(cgroup) = &cfg.cgroup {
         std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string())
             .with_context(|| format!("joining cgroup {}", cgroup.display()))?;
@@ -35,11 +42,41 @@ fn run() -> anyhow::Result<i32> {
     // threads), so the child may run arbitrary code after fork.
     match unsafe { fork() }.context("forking")? {
         ForkResult::Child => {
+            drop(status);
             reset_in_child();
+            if cfg.tty {
+                if let Err(e) = take_terminal() {
+                    eprintln!("podvm-agent exec: taking the terminal: {e}");
+                    std::process::exit(126);
+                }
+            }
             let failure = become_process(&cfg.process);
             eprintln!("{}", failure.message);
             std::process::exit(if failure.not_found { 127 } else { 126 })
         }
-        ForkResult::Parent { child } => Ok(supervise(child).0),
+        ForkResult::Parent { child } => {
+            let report = ShimReport::Pid {
+                pid: child.as_raw(),
+            };
+            let mut status = status;
+            if let Ok(mut line) = serde_json::to_vec(&report) {
+                line.push(b'\n');
+                let _ = status.write_all(&line);
+            }
+            // The agent reads that one line, then end of file.
+            drop(status);
+            Ok(supervise(child).0)
+        }
     }
+}
+
+/// In the child: a new session whose controlling terminal is stdin.
+fn take_terminal() -> nix::Result<()> {
+    nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY takes an int by value (0: do not steal the terminal
+    // from another session); no memory is passed.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
 }

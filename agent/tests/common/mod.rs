@@ -1,18 +1,25 @@
 //! Test harness: a busybox root filesystem, an agent in host mode in its own
-//! temporary directory, and request helpers.
+//! temporary directory, and helpers that call it through the typed client
+//! (`podvm_proto::AgentConn`, one fresh connection per helper call).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use podvm_proto::client::QUICK_CALL;
+use podvm_proto::limits::MAX_WRITE_CHUNK;
 use podvm_proto::{
-    read_message, write_message, ContainerSpec, ContainerState, ContainerStatus, ImageConfig,
-    Request, Response, RestartPolicy, RootfsSource, SandboxSpec, SandboxStatus, StdStream,
+    AgentConn, ClientError, ContainerSpec, ContainerState, ContainerStatus, ImageConfig,
+    OutputStream, RestartPolicy, RootfsSource, SandboxSpec, SandboxStatus,
 };
+
+/// What the tests call themselves in the version exchange.
+pub const CLIENT: &str = "podvm-agent tests";
+/// Deadline of a sandbox creation or stop.
+pub const LIFECYCLE_CALL: Duration = Duration::from_secs(120);
 
 /// Why these tests cannot run here, if they cannot.
 pub fn skip_reason() -> Option<String> {
@@ -140,8 +147,11 @@ impl TestAgent {
             rootfs,
             child,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&agent.socket).is_err() {
+        // The socket appears once the agent listens (bound and listening in
+        // one step); waiting for the file, not connecting, leaves no probe
+        // connection behind to count against the agent's limits.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !agent.socket.exists() {
             assert!(Instant::now() < deadline, "agent did not start listening");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -152,45 +162,35 @@ impl TestAgent {
         Self::start_with_env(&[])
     }
 
+    /// A raw connection (nothing said yet).
     pub fn connect(&self) -> UnixStream {
         let s = UnixStream::connect(&self.socket).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         s
     }
 
-    /// Sends raw bytes and returns every reply until the agent closes.
-    pub fn raw(&self, bytes: &[u8]) -> Vec<Response> {
-        let mut s = self.connect();
-        s.write_all(bytes).unwrap();
-        read_all(&mut s)
+    /// A client connection after the version exchange.
+    pub fn conn(&self) -> AgentConn {
+        let (conn, version) =
+            AgentConn::handshake(UnixStream::connect(&self.socket).unwrap(), CLIENT).unwrap();
+        assert_eq!(version.protocol_major, podvm_proto::PROTOCOL_MAJOR);
+        conn
     }
 
-    /// Sends one request and returns every reply until the agent closes.
-    pub fn request(&self, req: &Request) -> Vec<Response> {
-        let mut s = self.connect();
-        write_message(&mut s, req).unwrap();
-        read_all(&mut s)
-    }
-
-    /// A request with exactly one reply.
-    pub fn call(&self, req: &Request) -> Response {
-        let mut replies = self.request(req);
-        assert_eq!(replies.len(), 1, "{replies:?}");
-        replies.remove(0)
+    pub fn try_create(&self, spec: &SandboxSpec) -> Result<(), ClientError> {
+        self.conn().create_sandbox(spec, LIFECYCLE_CALL)
     }
 
     pub fn create(&self, spec: SandboxSpec) {
-        let reply = self.call(&Request::CreateSandbox {
-            sandbox: Box::new(spec),
-        });
-        assert_eq!(reply, Response::Ok);
+        self.try_create(&spec).unwrap();
+    }
+
+    pub fn stop(&self, grace: Duration) {
+        self.conn().stop_sandbox(grace, LIFECYCLE_CALL).unwrap();
     }
 
     pub fn status(&self) -> SandboxStatus {
-        match self.call(&Request::Status) {
-            Response::Status { status } => *status,
-            other => panic!("unexpected reply {other:?}"),
-        }
+        self.conn().status(QUICK_CALL).unwrap()
     }
 
     pub fn container_status(&self, name: &str) -> ContainerStatus {
@@ -208,7 +208,7 @@ impl TestAgent {
         what: &str,
         pred: impl Fn(&ContainerStatus) -> bool,
     ) -> ContainerStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let status = self.container_status(name);
             if pred(&status) {
@@ -234,14 +234,31 @@ impl TestAgent {
         })
     }
 
-    /// The container's CRI log (non-follow).
+    /// The container's CRI log bytes, read in chunks from the start (or
+    /// the last `tail` lines) until the agent says `end`.
+    pub fn try_log_bytes(
+        &self,
+        name: &str,
+        tail: Option<u64>,
+        follow: bool,
+    ) -> Result<Vec<u8>, ClientError> {
+        let conn = self.conn();
+        let mut data = Vec::new();
+        let mut offset = 0;
+        let mut tail = tail;
+        loop {
+            let chunk = conn.read_log(name, offset, tail.take(), follow)?;
+            data.extend_from_slice(&chunk.data);
+            offset = chunk.next_offset;
+            if chunk.end {
+                return Ok(data);
+            }
+        }
+    }
+
+    /// The container's CRI log (not following).
     pub fn logs(&self, name: &str, tail: Option<u64>) -> String {
-        let replies = self.request(&Request::Logs {
-            container: name.into(),
-            follow: false,
-            tail_lines: tail,
-        });
-        collect_logs(replies)
+        String::from_utf8(self.try_log_bytes(name, tail, false).unwrap()).unwrap()
     }
 
     /// Only the text of the container's stdout/stderr log lines.
@@ -255,7 +272,7 @@ impl TestAgent {
 
     /// Polls the log until it contains `needle`.
     pub fn wait_log(&self, name: &str, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = self.log_text(name);
             if text.contains(needle) {
@@ -269,39 +286,39 @@ impl TestAgent {
         }
     }
 
-    /// Runs an exec; returns (stdout, stderr, exit code).
-    pub fn exec(&self, name: &str, argv: &[&str], stdin: &[u8]) -> (String, String, i32) {
-        let replies = self.request(&Request::Exec {
-            container: name.into(),
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            stdin: stdin.to_vec(),
+    /// Runs an exec on one connection: stdin written in chunks as the
+    /// process takes it, then closed; both outputs read to their end; the
+    /// exit code. Returns (stdout, stderr, exit code).
+    pub fn exec_bytes(&self, name: &str, argv: &[&str], stdin: &[u8]) -> (Vec<u8>, Vec<u8>, i32) {
+        let conn = self.conn();
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let id = conn.exec(name, &argv, true).unwrap();
+        let readers = [OutputStream::Stdout, OutputStream::Stderr].map(|stream| {
+            let conn = conn.clone();
+            let id = id.clone();
+            std::thread::spawn(move || read_output(&conn, &id, stream))
         });
-        let (mut out, mut err, mut code) = (Vec::new(), Vec::new(), None);
-        for r in replies {
-            match r {
-                Response::Output {
-                    stream: StdStream::Stdout,
-                    data,
-                } => out.extend(data),
-                Response::Output {
-                    stream: StdStream::Stderr,
-                    data,
-                } => err.extend(data),
-                Response::ExecExit { exit_code } => code = Some(exit_code),
-                other => panic!("unexpected exec reply {other:?}"),
-            }
-        }
+        write_all_stdin(&conn, &id, stdin);
+        conn.close_stdin(&id).unwrap();
+        let [out, err] = readers.map(|r| r.join().unwrap());
+        let code = conn.wait(&id).unwrap();
+        (out, err, code)
+    }
+
+    /// [`TestAgent::exec_bytes`] with the outputs as (lossy) text.
+    pub fn exec(&self, name: &str, argv: &[&str], stdin: &[u8]) -> (String, String, i32) {
+        let (out, err, code) = self.exec_bytes(name, argv, stdin);
         (
             String::from_utf8_lossy(&out).into_owned(),
             String::from_utf8_lossy(&err).into_owned(),
-            code.expect("no ExecExit"),
+            code,
         )
     }
 
     /// Sends Shutdown and waits for the agent to exit; returns its code.
     pub fn shutdown(&mut self) -> i32 {
-        assert_eq!(self.call(&Request::Shutdown), Response::Ok);
-        self.wait_exit(Duration::from_secs(30))
+        self.conn().shutdown(QUICK_CALL).unwrap();
+        self.wait_exit(Duration::from_secs(60))
             .expect("agent did not exit after Shutdown")
     }
 
@@ -334,12 +351,12 @@ impl TestAgent {
 impl Drop for TestAgent {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            if let Ok(mut s) = UnixStream::connect(&self.socket) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-                let _ = write_message(&mut s, &Request::Shutdown);
-                let _ = read_message::<Response, _>(&mut s);
+            if let Ok(s) = UnixStream::connect(&self.socket) {
+                if let Ok(conn) = AgentConn::new(s) {
+                    let _ = conn.shutdown(QUICK_CALL);
+                }
             }
-            if self.wait_exit(Duration::from_secs(30)).is_none() {
+            if self.wait_exit(Duration::from_secs(60)).is_none() {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
             }
@@ -350,28 +367,34 @@ impl Drop for TestAgent {
     }
 }
 
-/// Every reply on `s` until the agent closes the connection.
-pub fn read_all(s: &mut UnixStream) -> Vec<Response> {
-    let mut replies = Vec::new();
-    while let Some(r) = read_message::<Response, _>(s).unwrap() {
-        replies.push(r);
+/// Everything an exec writes to `stream`, until its end.
+pub fn read_output(conn: &AgentConn, id: &str, stream: OutputStream) -> Vec<u8> {
+    let mut data = Vec::new();
+    while let Some(chunk) = conn.read_output(id, stream).unwrap() {
+        data.extend_from_slice(&chunk);
     }
-    replies
+    data
 }
 
-/// Concatenates `Log` replies; the last reply must be `End`.
-pub fn collect_logs(replies: Vec<Response>) -> String {
-    let mut text = String::new();
-    let mut ended = false;
-    for r in replies {
-        match r {
-            Response::Log { lines } => text.push_str(&lines),
-            Response::End => ended = true,
-            other => panic!("unexpected logs reply {other:?}"),
-        }
+/// Writes all of `data` to an exec's stdin in chunks the agent accepts.
+pub fn write_all_stdin(conn: &AgentConn, id: &str, data: &[u8]) {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let chunk = &rest[..rest.len().min(MAX_WRITE_CHUNK)];
+        let taken = conn.write_stdin(id, chunk).unwrap();
+        assert!(taken <= chunk.len());
+        rest = &rest[taken..];
     }
-    assert!(ended, "log stream without End");
-    text
+}
+
+/// The ttrpc status code of a failed call.
+pub fn code_of<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ttrpc::Code {
+    match result {
+        Err(e) => e
+            .code()
+            .unwrap_or_else(|| panic!("not an error answer: {e}")),
+        Ok(v) => panic!("the call succeeded: {v:?}"),
+    }
 }
 
 /// The exit code, reason and message of a terminated state.

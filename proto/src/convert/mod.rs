@@ -1,0 +1,43 @@
+//! Conversions between the typed forms ([`crate::spec`], [`crate::status`],
+//! [`crate::event`]) and the protobuf messages ([`crate::pb`]).
+//!
+//! Typed → wire cannot fail. Wire → typed checks what protobuf cannot: a
+//! required message or enum that is missing or unknown is an error naming
+//! the field (`sandbox.containers[1].rootfs`), like the API server's.
+
+mod event;
+mod spec;
+mod status;
+
+pub use event::event_from_pb;
+pub use spec::sandbox_from_pb;
+pub use status::sandbox_status_from_pb;
+
+/// A message off the wire that does not make a valid typed value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ConvertError {
+    /// The field's path, e.g. `sandbox.containers[0].rootfs`.
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConvertError {
+    pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConvertError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn required(field: impl Into<String>) -> Self {
+        ConvertError::new(field, "Required value")
+    }
+
+    pub(crate) fn unknown_enum(field: impl Into<String>, value: i32) -> Self {
+        ConvertError::new(field, format!("Unsupported value: {value}"))
+    }
+}
+
+/// Result of a wire → typed conversion.
+pub type Result<T> = std::result::Result<T, ConvertError>;

@@ -1,0 +1,79 @@
+//! `delete`: with the pod lock held, ask the pod's owner to take the pod
+//! down (the grace period in a file, then SIGTERM) and wait while it works;
+//! a pod without an owner is taken down here, under the owner lock so no
+//! owner starts meanwhile.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::{ManagerError, PodManager, Result};
+use crate::hypervisor::TrackedProcess;
+use crate::owner::{locks, tear_down, DeleteRequest, Keeper, DELETE_FILE, OWNER_FILE};
+use crate::state::write_atomic;
+
+/// How often the pod's folder is checked while its owner takes it down.
+const POLL: Duration = Duration::from_millis(20);
+/// How long the agent may take to answer when `delete` dials it itself.
+const DIAL_LIMIT: Duration = Duration::from_secs(10);
+
+impl PodManager {
+    /// Deletes the pod with `grace` (the pod's own period when `None`).
+    pub fn delete(&self, namespace: &str, name: &str, grace: Option<u64>) -> Result<()> {
+        let dir = self.state.pod_dir(namespace, name);
+        let _busy = locks::take(&locks::pod_lock_path(&dir), true)?
+            .ok_or_else(|| anyhow::anyhow!("the pod lock of {name} is held"))?;
+        let record = self.load(namespace, name)?;
+        let grace = grace.unwrap_or_else(|| crate::owner::default_grace(&record.pod));
+        let request = DeleteRequest {
+            grace_period_seconds: grace,
+        };
+        write_atomic(
+            &dir.join(DELETE_FILE),
+            &serde_json::to_vec(&request).map_err(anyhow::Error::from)?,
+        )?;
+        let mut signalled: Option<TrackedProcess> = None;
+        loop {
+            if !dir.exists() {
+                return Ok(());
+            }
+            if locks::owner_alive(&dir) {
+                if signalled.is_none() {
+                    let owner = read_owner(&dir)?;
+                    owner.signal(Signal::SIGTERM);
+                    signalled = Some(owner);
+                }
+                if let Some(owner) = &signalled {
+                    owner.reap_if_child();
+                }
+                thread::sleep(POLL);
+                continue;
+            }
+            // No owner (never had one, was killed, or just died): do it here.
+            let Some(_owner_lock) = locks::take(&dir.join(locks::OWNER_LOCK), false)? else {
+                continue;
+            };
+            if !dir.exists() {
+                return Ok(());
+            }
+            let record = self.state.load(namespace, name)?;
+            let vm = record.vm.clone();
+            let agent = vm
+                .as_ref()
+                .filter(|vm| vm.is_running())
+                .and_then(|vm| self.dialer.dial(vm, Instant::now() + DIAL_LIMIT).ok());
+            let keeper = Keeper::new(self.state.clone(), record);
+            tear_down(&self.state, &dir, &keeper, vm.as_ref(), agent.as_deref())?;
+            return Ok(());
+        }
+    }
+}
+
+fn read_owner(dir: &std::path::Path) -> Result<TrackedProcess> {
+    let path = dir.join(OWNER_FILE);
+    let data = std::fs::read(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&data)
+        .map_err(|e| ManagerError::Other(anyhow::anyhow!("corrupt {}: {e}", path.display())))
+}
