@@ -54,6 +54,17 @@ pub enum Command {
     Bench(BenchArgs),
     /// Say which hypervisor and acceleration this host supports.
     HostCheck,
+    /// The owner of one pod (started by `apply`; not for people).
+    #[command(name = "__owner", hide = true)]
+    Owner(OwnerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OwnerArgs {
+    #[arg(long)]
+    pub namespace: String,
+    #[arg(long)]
+    pub name: String,
 }
 
 /// Options that decide how a pod VM is booted.
@@ -111,6 +122,9 @@ pub struct GetArgs {
     pub all_namespaces: bool,
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Output>,
+    /// After listing, print a line each time a pod changes.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +153,9 @@ pub struct ExecArgs {
     /// Pass standard input to the command.
     #[arg(short = 'i', long)]
     pub stdin: bool,
+    /// Run the command on a terminal (with -i: an interactive shell).
+    #[arg(short = 't', long)]
+    pub tty: bool,
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,
     /// The command and its arguments (after `--`).

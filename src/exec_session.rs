@@ -13,6 +13,8 @@ use std::time::Duration;
 use podvm_proto::limits::MAX_WRITE_CHUNK;
 use podvm_proto::{AgentConn, ClientError, OutputStream};
 
+pub use crate::terminal::WindowSize;
+
 /// Pause before offering stdin bytes again when the agent took none (the
 /// process is not reading).
 const STDIN_BACKOFF: Duration = Duration::from_millis(20);
@@ -28,6 +30,15 @@ pub trait ExecApi: Clone + Send + 'static {
         stream: OutputStream,
     ) -> Result<Option<Vec<u8>>, ClientError>;
     fn wait(&self, exec_id: &str) -> Result<i32, ClientError>;
+    /// Starts the process on a terminal of this size (stdin open; all
+    /// output on stdout).
+    fn exec_on_terminal(
+        &self,
+        container: &str,
+        argv: &[String],
+        size: WindowSize,
+    ) -> Result<String, ClientError>;
+    fn resize(&self, exec_id: &str, size: WindowSize) -> Result<(), ClientError>;
 }
 
 impl ExecApi for AgentConn {
@@ -49,6 +60,17 @@ impl ExecApi for AgentConn {
     }
     fn wait(&self, exec_id: &str) -> Result<i32, ClientError> {
         AgentConn::wait(self, exec_id)
+    }
+    fn exec_on_terminal(
+        &self,
+        container: &str,
+        argv: &[String],
+        size: WindowSize,
+    ) -> Result<String, ClientError> {
+        AgentConn::exec_on_terminal(self, container, argv, size.rows, size.cols)
+    }
+    fn resize(&self, exec_id: &str, size: WindowSize) -> Result<(), ClientError> {
+        AgentConn::resize_terminal(self, exec_id, size.rows, size.cols)
     }
 }
 
@@ -91,6 +113,16 @@ pub struct ExecRequest<'a, R, O, E> {
     pub stdin: Option<R>,
     pub stdout: O,
     pub stderr: E,
+    /// Run on a terminal: its first size, and every later size.
+    pub terminal: Option<Terminal>,
+}
+
+/// The terminal an exec runs on.
+pub struct Terminal {
+    pub size: WindowSize,
+    /// Each new size of the host's terminal (SIGWINCH), forwarded as it
+    /// comes until the sender goes away.
+    pub resizes: mpsc::Receiver<WindowSize>,
 }
 
 /// Runs one exec to its end; the command's exit code (128+N for signal N).
@@ -106,9 +138,24 @@ where
     O: Write + Send + 'static,
     E: Write + Send + 'static,
 {
-    let exec_id = api
-        .exec(req.container, req.argv, req.stdin.is_some())
-        .map_err(ExecError::Start)?;
+    let exec_id = match &req.terminal {
+        Some(t) => api.exec_on_terminal(req.container, req.argv, t.size),
+        None => api.exec(req.container, req.argv, req.stdin.is_some()),
+    }
+    .map_err(ExecError::Start)?;
+    if let Some(terminal) = req.terminal {
+        let (api, id) = (api.clone(), exec_id.clone());
+        thread::Builder::new()
+            .name("exec-resize".into())
+            .spawn(move || {
+                for size in terminal.resizes {
+                    if api.resize(&id, size).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(ExecError::Thread)?;
+    }
     if let Some(input) = req.stdin {
         let (api, id) = (api.clone(), exec_id.clone());
         thread::Builder::new()

@@ -20,6 +20,7 @@ mod state;
 mod terminal;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -28,9 +29,18 @@ use commands::Ctx;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let state = state::StateDir::new(&cli.state_dir);
+    let manager = manager::PodManager::new(
+        state.clone(),
+        Box::new(manager::ProcessLauncher {
+            state_root: cli.state_dir.clone(),
+        }),
+        Arc::new(owner::VsockDialer),
+    );
     let ctx = Ctx {
-        state: state::StateDir::new(&cli.state_dir),
+        state,
         image_dir: cli.image_dir.clone(),
+        manager,
     };
     let result = match &cli.command {
         Command::Apply(a) => commands::apply::run(&ctx, a).map(|_| 0),
@@ -41,6 +51,7 @@ fn main() -> ExitCode {
         Command::Image(c) => commands::image::run(&ctx, c).map(|_| 0),
         Command::Bench(a) => commands::bench::run(&ctx, a).map(|_| 0),
         Command::HostCheck => host_check().map(|_| 0),
+        Command::Owner(a) => own(&ctx, a).map(|_| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -49,6 +60,16 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `podvm __owner`: owns one pod until it fails or is deleted.
+fn own(ctx: &Ctx, args: &cli::OwnerArgs) -> anyhow::Result<()> {
+    let deps = owner::OwnerDeps {
+        hypervisor: Box::new(hypervisor::select),
+        dialer: Arc::new(owner::VsockDialer),
+        stop_on_signals: true,
+    };
+    owner::run(&ctx.state, &args.namespace, &args.name, &deps)
 }
 
 fn host_check() -> anyhow::Result<()> {

@@ -470,7 +470,10 @@ mod tests {
         assert!(st.message.unwrap().contains("SIGKILL"));
         let c = &st.container_statuses.unwrap()[0];
         let t = c.state.clone().unwrap().terminated.unwrap();
-        assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("ContainerStatusUnknown")));
+        assert_eq!(
+            (t.exit_code, t.reason.as_deref()),
+            (137, Some("ContainerStatusUnknown"))
+        );
         assert!(c.last_state.clone().unwrap().running.is_some());
 
         let deleting = pod_of_record(&record(Lifecycle::Deleting, vec![running()]));

@@ -19,9 +19,18 @@ pub type Key = (String, String);
 #[derive(Default)]
 pub struct RowChanges {
     printed: BTreeMap<Key, Vec<String>>,
+    /// A column that changes by itself (AGE) and is not a change.
+    ignored: Option<usize>,
 }
 
 impl RowChanges {
+    pub fn ignoring(column: usize) -> Self {
+        RowChanges {
+            printed: BTreeMap::new(),
+            ignored: Some(column),
+        }
+    }
+
     /// The rows of `now` that are new or differ from what was printed
     /// last, in the order given; remembers them as printed. A pod that is
     /// gone is forgotten (kubectl prints nothing more for it either).
@@ -30,9 +39,13 @@ impl RowChanges {
         self.printed.retain(|k, _| keys.contains(k));
         let mut out = Vec::new();
         for (key, row) in now {
-            if self.printed.get(&key) != Some(&row) {
-                out.push(row.clone());
-                self.printed.insert(key, row);
+            let mut compared = row.clone();
+            if let Some(i) = self.ignored.filter(|i| *i < compared.len()) {
+                compared.remove(i);
+            }
+            if self.printed.get(&key) != Some(&compared) {
+                out.push(row);
+                self.printed.insert(key, compared);
             }
         }
         out
@@ -89,7 +102,10 @@ impl StateWatch {
         let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
         let changed = match poll(&mut fds, PollTimeout::from(2000u16)) {
             Ok(n) if n > 0 => {
-                let events = self.inotify.read_events().context("reading inotify events")?;
+                let events = self
+                    .inotify
+                    .read_events()
+                    .context("reading inotify events")?;
                 !events.is_empty()
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => false,
@@ -129,7 +145,17 @@ mod tests {
         let out = rows.changed(vec![row("a", "Running"), row("b", "Pending")]);
         assert_eq!(out, [vec!["a", "Running"], vec!["b", "Pending"]]);
         assert!(rows.changed(vec![row("b", "Pending")]).is_empty());
-        assert_eq!(rows.changed(vec![row("a", "Running")]).len(), 1, "a is new again");
+        assert_eq!(
+            rows.changed(vec![row("a", "Running")]).len(),
+            1,
+            "a is new again"
+        );
+        let mut aging = RowChanges::ignoring(1);
+        assert_eq!(aging.changed(vec![row("a", "5s")]).len(), 1);
+        assert!(
+            aging.changed(vec![row("a", "6s")]).is_empty(),
+            "age alone is no change"
+        );
     }
 
     #[test]
@@ -139,7 +165,10 @@ mod tests {
         std::fs::create_dir_all(&pod).unwrap();
         let mut watch = StateWatch::new(dir.path()).unwrap();
         crate::state::write_atomic(&pod.join("pod.json"), b"{}").unwrap();
-        assert!(watch.wait().unwrap(), "the rename into the pod folder was seen");
+        assert!(
+            watch.wait().unwrap(),
+            "the rename into the pod folder was seen"
+        );
         std::fs::create_dir_all(dir.path().join("pods/other")).unwrap();
         assert!(watch.wait().unwrap(), "a new namespace folder was seen");
         crate::state::write_atomic(&dir.path().join("pods/other/x"), b"{}").unwrap();

@@ -66,6 +66,10 @@ impl StateDir {
         StateDir { root: root.into() }
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn pod_dir(&self, namespace: &str, name: &str) -> PathBuf {
         self.root.join("pods").join(namespace).join(name)
     }

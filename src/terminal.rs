@@ -73,16 +73,16 @@ pub fn watch_resizes(fd: BorrowedFd<'static>) -> io::Result<mpsc::Receiver<Windo
     let mut signals = Signals::new([SIGWINCH])?;
     let handle = signals.handle();
     let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name("winch".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                let Some(size) = window_size(fd) else { continue };
-                if tx.send(size).is_err() {
-                    break;
-                }
+    thread::Builder::new().name("winch".into()).spawn(move || {
+        for _ in signals.forever() {
+            let Some(size) = window_size(fd) else {
+                continue;
+            };
+            if tx.send(size).is_err() {
+                break;
             }
-            handle.close();
-        })?;
+        }
+        handle.close();
+    })?;
     Ok(rx)
 }

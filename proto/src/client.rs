@@ -369,7 +369,8 @@ impl AgentConn {
             .enumerate()
             .map(|(i, e)| event_from_pb(e, &format!("events[{i}]")))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let status = sandbox_status_from_pb(reply.status.into_option().unwrap_or_default(), "status")?;
+        let status =
+            sandbox_status_from_pb(reply.status.into_option().unwrap_or_default(), "status")?;
         Ok(EventBatch {
             events,
             status,

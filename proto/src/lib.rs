@@ -24,13 +24,13 @@ pub use generated::v2_0 as pb_v2_0;
 
 pub use client::{AgentConn, AgentVersion, ClientError, EventBatch, LogChunk, OutputStream};
 pub use convert::ConvertError;
-/// The status codes of error answers (gRPC's).
-pub use ttrpc::Code;
 pub use event::{Event, EventType};
 pub use spec::{
     ContainerSpec, EnvVar, HostAlias, ImageConfig, RestartPolicy, RootfsSource, SandboxSpec,
 };
 pub use status::{ContainerState, ContainerStatus, SandboxStatus};
+/// The status codes of error answers (gRPC's).
+pub use ttrpc::Code;
 pub use version::{Compatibility, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 
 /// The AF_VSOCK port the agent listens on inside the guest.

@@ -50,14 +50,20 @@ mod tests {
 
     #[test]
     fn only_a_different_major_is_refused() {
-        assert_eq!(Compatibility::of(PROTOCOL_MAJOR, PROTOCOL_MINOR), Compatibility::Same);
+        assert_eq!(
+            Compatibility::of(PROTOCOL_MAJOR, PROTOCOL_MINOR),
+            Compatibility::Same
+        );
         assert!(Compatibility::of(PROTOCOL_MAJOR, PROTOCOL_MINOR + 3)
             .refusal("agent")
             .is_none());
         let refusal = Compatibility::of(PROTOCOL_MAJOR + 1, 0)
             .refusal("agent")
             .expect("refused");
-        assert!(refusal.contains(&format!("{}.0", PROTOCOL_MAJOR + 1)), "{refusal}");
+        assert!(
+            refusal.contains(&format!("{}.0", PROTOCOL_MAJOR + 1)),
+            "{refusal}"
+        );
         assert!(
             refusal.contains(&format!("{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}")),
             "{refusal}"

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use podvm_proto::ContainerState;
 
-use super::{connect_agent, delete, Ctx};
+use super::{connect_agent, Ctx};
 use crate::cli::BenchArgs;
 use crate::manifest;
 
@@ -48,7 +48,10 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
             .map(|v| format!("{} ({})", v.hypervisor, v.accel))
             .unwrap_or_default();
         drop(conn);
-        delete::delete(ctx, &record, Some(0)).context("cannot delete the benchmark pod")?;
+        let (ns, name) = manifest::pod_key(&record.pod)?;
+        ctx.manager
+            .delete(&ns, &name, Some(0))
+            .context("cannot delete the benchmark pod")?;
         let rss_text = agent_rss
             .map(|r| r.to_string())
             .unwrap_or_else(|| "n/a".into());

@@ -1,19 +1,26 @@
-//! `podvm get pods`, `podvm get pod NAME -o json|yaml`: Pod objects with a
-//! status read from the agent, or kubectl's table.
+//! `podvm get pods [-w]`, `podvm get pod NAME -o json|yaml`: Pod objects
+//! with the status their owners recorded (no agent is asked), or kubectl's
+//! table; with `-w` a line more each time a pod changes.
+
+use std::io::Write;
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Pod;
 
-use super::{load_pod, pod_with_status, Ctx};
+use super::{load_pod, Ctx};
 use crate::cli::{GetArgs, Output};
-use crate::pod_status::summary;
+use crate::pod_status::{pod_of_record, summary};
+use crate::pod_watch::{RowChanges, StateWatch};
 
 pub fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
+    if args.watch && !matches!(args.output, None | Some(Output::Wide)) {
+        anyhow::bail!("--watch prints kubectl's table: use it without -o, or with -o wide");
+    }
     let pods: Vec<Pod> = match &args.name {
-        Some(name) => vec![pod_with_status(&load_pod(ctx, &args.namespace, name)?)],
+        Some(name) => vec![pod_of_record(&load_pod(ctx, &args.namespace, name)?)],
         None => {
             let ns = (!args.all_namespaces).then_some(args.namespace.as_str());
-            ctx.state.list(ns)?.iter().map(pod_with_status).collect()
+            ctx.manager.list(ns)?.iter().map(pod_of_record).collect()
         }
     };
     match args.output {
@@ -25,21 +32,71 @@ pub fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
             }
         }
         Some(Output::Wide) | None => {
+            let wide = args.output == Some(Output::Wide);
             if pods.is_empty() {
                 eprintln!("No resources found in {} namespace.", args.namespace);
             } else {
-                print!(
-                    "{}",
-                    table(
-                        &pods,
-                        args.all_namespaces,
-                        args.output == Some(Output::Wide)
-                    )
-                );
+                print!("{}", render(&rows(&pods, args.all_namespaces, wide)));
+            }
+            if args.watch {
+                return watch(ctx, args, &pods, wide);
             }
         }
     }
     Ok(())
+}
+
+/// Prints a row each time a watched pod's row (AGE aside) changes, until
+/// interrupted. The owners write every change into the records; the watch
+/// wakes on the state directory's notifications.
+fn watch(ctx: &Ctx, args: &GetArgs, pods: &[Pod], wide: bool) -> Result<()> {
+    let with_ns = args.all_namespaces;
+    let age_column = if with_ns { 5 } else { 4 };
+    let mut changes = RowChanges::ignoring(age_column);
+    let table = rows(pods, with_ns, wide);
+    let mut widths = widths(&table);
+    changes.changed(keyed(pods, with_ns, wide));
+    let mut notifications = StateWatch::new(ctx.state.root())?;
+    let stdout = std::io::stdout();
+    loop {
+        notifications.wait()?;
+        let now: Vec<Pod> = match &args.name {
+            Some(name) => ctx
+                .state
+                .load(&args.namespace, name)
+                .ok()
+                .iter()
+                .map(pod_of_record)
+                .collect(),
+            None => {
+                let ns = (!args.all_namespaces).then_some(args.namespace.as_str());
+                ctx.state.list(ns)?.iter().map(pod_of_record).collect()
+            }
+        };
+        let mut out = stdout.lock();
+        for row in changes.changed(keyed(&now, with_ns, wide)) {
+            for (w, cell) in widths.iter_mut().zip(&row) {
+                *w = (*w).max(cell.len());
+            }
+            writeln!(out, "{}", line(&row, &widths)).context("cannot write to stdout")?;
+        }
+        out.flush().context("cannot write to stdout")?;
+    }
+}
+
+/// Each pod's table row with its key.
+fn keyed(pods: &[Pod], with_ns: bool, wide: bool) -> Vec<(crate::pod_watch::Key, Vec<String>)> {
+    let rows = rows(pods, with_ns, wide);
+    pods.iter()
+        .zip(rows.into_iter().skip(1))
+        .map(|(p, row)| {
+            let key = (
+                p.metadata.namespace.clone().unwrap_or_default(),
+                p.metadata.name.clone().unwrap_or_default(),
+            );
+            (key, row)
+        })
+        .collect()
 }
 
 /// One object, or a `v1 List` of them (what kubectl prints).
@@ -67,7 +124,8 @@ fn render_yaml(pods: &[Pod], single: bool) -> Result<String> {
     serde_norway::to_string(&as_value(pods, single)?).context("cannot encode pods")
 }
 
-fn table(pods: &[Pod], with_namespace: bool, wide: bool) -> String {
+/// kubectl's table: the header, then a row per pod.
+fn rows(pods: &[Pod], with_namespace: bool, wide: bool) -> Vec<Vec<String>> {
     let mut rows = vec![{
         let mut h = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
         if with_namespace {
@@ -95,20 +153,27 @@ fn table(pods: &[Pod], with_namespace: bool, wide: bool) -> String {
         }
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
+    rows
+}
+
+fn widths(rows: &[Vec<String>]) -> Vec<usize> {
+    (0..rows.first().map_or(0, Vec::len))
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect()
+}
+
+fn line(row: &[String], widths: &[usize]) -> String {
+    let cells: Vec<String> = row
+        .iter()
+        .zip(widths)
+        .map(|(c, w)| format!("{c:<w$}"))
         .collect();
-    let mut out = String::new();
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
+    cells.join("   ").trim_end().to_string()
+}
+
+fn render(rows: &[Vec<String>]) -> String {
+    let widths = widths(rows);
+    rows.iter().map(|r| line(r, &widths) + "\n").collect()
 }
 
 /// kubectl's short age format: 45s, 3m12s, 5h, 2d.

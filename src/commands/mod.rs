@@ -13,15 +13,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::core::v1::Pod;
-use podvm_proto::{AgentConn, SandboxStatus};
+use podvm_proto::AgentConn;
 
 use crate::agent_client::AgentClient;
+use crate::manager::PodManager;
 use crate::state::{PodRecord, StateDir};
 
 /// What every command gets.
 pub struct Ctx {
     pub state: StateDir,
     pub image_dir: PathBuf,
+    /// Pod operations (records, owners); the commands only parse and print.
+    pub manager: PodManager,
 }
 
 /// The agent of a pod whose VM is running.
@@ -43,20 +46,6 @@ pub fn connect_agent(record: &PodRecord, timeout: Duration) -> Result<AgentConn>
         .connect(Instant::now() + timeout, &alive)
         .context("the guest agent is not reachable")?;
     Ok(conn)
-}
-
-/// Asks the agent for the sandbox status; `None` if the VM is unreachable.
-pub fn query_status(record: &PodRecord) -> Option<SandboxStatus> {
-    let timeout = Duration::from_secs(5);
-    connect_agent(record, timeout).ok()?.status(timeout).ok()
-}
-
-/// The Pod object with a fresh `status`.
-pub fn pod_with_status(record: &PodRecord) -> Pod {
-    let reported = query_status(record);
-    let mut pod = record.pod.clone();
-    pod.status = Some(crate::pod_status::pod_status(&pod, reported.as_ref()));
-    pod
 }
 
 /// The container a command is about: the named one, or the only one.
@@ -88,9 +77,8 @@ pub fn pick_container(pod: &Pod, wanted: Option<&str>, default_first: bool) -> R
     }
 }
 
-/// Loads a pod record, with the error kubectl would print.
+/// Loads a pod record (the error is kubectl's for a missing pod); the pod
+/// gets an owner first if it needs one and its owner is gone.
 pub fn load_pod(ctx: &Ctx, namespace: &str, name: &str) -> Result<PodRecord> {
-    ctx.state
-        .load(namespace, name)
-        .with_context(|| format!("Error from server (NotFound): pods \"{name}\" not found"))
+    Ok(ctx.manager.get(namespace, name)?)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use podvm_proto::limits::MAX_WRITE_CHUNK;
 use podvm_proto::{ClientError, OutputStream};
 
-use super::{run, ExecApi, ExecError, ExecRequest};
+use super::{run, ExecApi, ExecError, ExecRequest, Terminal, WindowSize};
 
 /// Last-resort limit; only a broken test waits this long.
 const GENEROUS: Duration = Duration::from_secs(60);
@@ -35,6 +35,8 @@ struct State {
     waited: bool,
     fail_exec: bool,
     exit_code: i32,
+    /// The terminal size the exec started with, and every resize.
+    sizes: Vec<WindowSize>,
 }
 
 #[derive(Clone, Default)]
@@ -86,6 +88,23 @@ impl ExecApi for Fake {
         drop(st);
         self.changed();
         Ok(n)
+    }
+
+    fn exec_on_terminal(
+        &self,
+        container: &str,
+        argv: &[String],
+        size: WindowSize,
+    ) -> Result<String, ClientError> {
+        self.state().sizes.push(size);
+        self.exec(container, argv, true)
+    }
+
+    fn resize(&self, exec_id: &str, size: WindowSize) -> Result<(), ClientError> {
+        assert_eq!(exec_id, "exec-1");
+        self.state().sizes.push(size);
+        self.changed();
+        Ok(())
     }
 
     fn close_stdin(&self, exec_id: &str) -> Result<(), ClientError> {
@@ -211,6 +230,22 @@ where
     O: Write + Send + 'static,
     E: Write + Send + 'static,
 {
+    run_bounded_on(fake, argv, stdin, stdout, stderr, None)
+}
+
+fn run_bounded_on<R, O, E>(
+    fake: &Fake,
+    argv: Vec<String>,
+    stdin: Option<R>,
+    stdout: O,
+    stderr: E,
+    terminal: Option<Terminal>,
+) -> Result<i32, ExecError>
+where
+    R: Read + Send + 'static,
+    O: Write + Send + 'static,
+    E: Write + Send + 'static,
+{
     let (tx, rx) = mpsc::channel();
     let fake = fake.clone();
     std::thread::spawn(move || {
@@ -220,6 +255,7 @@ where
             stdin,
             stdout,
             stderr,
+            terminal,
         };
         let _ = tx.send(run(&fake, req));
     });
@@ -367,4 +403,57 @@ fn a_refused_exec_is_an_error() {
         Sink::default(),
     );
     assert!(matches!(result, Err(ExecError::Start(_))), "{result:?}");
+}
+
+#[test]
+fn a_terminal_exec_starts_with_the_size_and_forwards_every_resize() {
+    let fake = Fake::default();
+    {
+        let mut st = fake.state();
+        st.released = true;
+        st.exit_code = 3;
+    }
+    let (resize_tx, resizes) = mpsc::channel();
+    let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>();
+    let first = WindowSize { rows: 24, cols: 80 };
+    let terminal = Terminal {
+        size: first,
+        resizes,
+    };
+    let runner = {
+        let fake = fake.clone();
+        std::thread::spawn(move || {
+            run_bounded_on(
+                &fake,
+                vec!["sh".into()],
+                Some(Typed {
+                    rx: stdin_rx,
+                    pending: Cursor::new(Vec::new()),
+                }),
+                io::sink(),
+                io::sink(),
+                Some(terminal),
+            )
+        })
+    };
+    let bigger = WindowSize {
+        rows: 50,
+        cols: 132,
+    };
+    resize_tx.send(bigger).unwrap();
+    {
+        let mut st = fake.state();
+        let limit = Instant::now() + GENEROUS;
+        while st.sizes.len() < 2 {
+            assert!(Instant::now() < limit, "the resize was not forwarded");
+            st = fake.wait_change(st);
+        }
+        assert_eq!(st.sizes, [first, bigger]);
+        assert!(
+            st.started.as_ref().is_some_and(|s| s.2),
+            "a terminal has stdin"
+        );
+    }
+    drop(stdin_tx);
+    assert_eq!(runner.join().unwrap().unwrap(), 3);
 }

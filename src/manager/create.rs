@@ -21,14 +21,32 @@ const OWNER_START_LIMIT: Duration = Duration::from_secs(120);
 
 impl PodManager {
     /// Creates and starts the pod; returns its record once it runs.
-    pub fn create(&self, pod: Pod, mut plan: LaunchPlan) -> Result<PodRecord> {
+    pub fn create(&self, pod: Pod, plan: LaunchPlan) -> Result<PodRecord> {
         let (namespace, name) = crate::manifest::pod_key(&pod)?;
         let dir = self.state.pod_dir(&namespace, &name);
-        let parent = dir.parent().ok_or_else(|| anyhow::anyhow!("bad state dir"))?;
+        let parent = dir
+            .parent()
+            .ok_or_else(|| anyhow::anyhow!("bad state dir"))?;
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
-        let _busy = locks::take(&locks::pod_lock_path(&dir), true)?
+        let busy = locks::take(&locks::pod_lock_path(&dir), true)?
             .ok_or_else(|| anyhow::anyhow!("the pod lock of {name} is held"))?;
+        let result = self.create_locked(pod, plan, &namespace, &name, &dir);
+        if !dir.exists() {
+            busy.remove();
+        }
+        result
+    }
+
+    fn create_locked(
+        &self,
+        pod: Pod,
+        mut plan: LaunchPlan,
+        namespace: &str,
+        name: &str,
+        dir: &Path,
+    ) -> Result<PodRecord> {
+        let (namespace, name, dir) = (namespace.to_string(), name.to_string(), dir.to_path_buf());
         self.claim(&namespace, &name, &dir)?;
         plan.vm.run_dir = dir.join("vm");
         let record = PodRecord {

@@ -22,8 +22,19 @@ impl PodManager {
     /// Deletes the pod with `grace` (the pod's own period when `None`).
     pub fn delete(&self, namespace: &str, name: &str, grace: Option<u64>) -> Result<()> {
         let dir = self.state.pod_dir(namespace, name);
-        let _busy = locks::take(&locks::pod_lock_path(&dir), true)?
+        let busy = locks::take(&locks::pod_lock_path(&dir), true)?
             .ok_or_else(|| anyhow::anyhow!("the pod lock of {name} is held"))?;
+        let result = self.delete_locked(namespace, name, grace);
+        if !dir.exists() {
+            // The pod is gone: its lock file goes too (still held, so a
+            // waiting `apply` starts over on a fresh one).
+            busy.remove();
+        }
+        result
+    }
+
+    fn delete_locked(&self, namespace: &str, name: &str, grace: Option<u64>) -> Result<()> {
+        let dir = self.state.pod_dir(namespace, name);
         let record = self.load(namespace, name)?;
         let grace = grace.unwrap_or_else(|| crate::owner::default_grace(&record.pod));
         let request = DeleteRequest {
@@ -72,8 +83,8 @@ impl PodManager {
 
 fn read_owner(dir: &std::path::Path) -> Result<TrackedProcess> {
     let path = dir.join(OWNER_FILE);
-    let data = std::fs::read(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let data =
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     serde_json::from_slice(&data)
         .map_err(|e| ManagerError::Other(anyhow::anyhow!("corrupt {}: {e}", path.display())))
 }

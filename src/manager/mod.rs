@@ -91,7 +91,12 @@ impl PodManager {
     }
 
     fn load(&self, namespace: &str, name: &str) -> Result<PodRecord> {
-        if !self.state.pod_dir(namespace, name).join("pod.json").exists() {
+        if !self
+            .state
+            .pod_dir(namespace, name)
+            .join("pod.json")
+            .exists()
+        {
             return Err(ManagerError::NotFound {
                 namespace: namespace.into(),
                 name: name.into(),

@@ -137,7 +137,11 @@ fn plan() -> LaunchPlan {
 }
 
 fn lifecycle(s: &Setup, name: &str) -> Option<Lifecycle> {
-    s.manager.state.load("default", name).ok().map(|r| r.lifecycle)
+    s.manager
+        .state
+        .load("default", name)
+        .ok()
+        .map(|r| r.lifecycle)
 }
 
 #[test]
@@ -170,9 +174,15 @@ fn a_failed_start_keeps_nothing() {
             Err(ManagerError::StartFailed { .. }) => {}
             other => panic!("{fail:?}: {:?}", other.map(|r| r.lifecycle)),
         }
-        assert!(!s.manager.state.pod_dir("default", "web").exists(), "{fail:?}");
+        assert!(
+            !s.manager.state.pod_dir("default", "web").exists(),
+            "{fail:?}"
+        );
         let started = s.started.lock().unwrap();
-        assert!(started.iter().all(|p| !p.is_alive()), "{fail:?}: a VM was left");
+        assert!(
+            started.iter().all(|p| !p.is_alive()),
+            "{fail:?}: a VM was left"
+        );
     }
 }
 
@@ -216,7 +226,10 @@ fn a_pod_without_an_owner_is_taken_over_not_booted_again() {
     assert_eq!(s.launched.load(Ordering::SeqCst), 1);
     s.manager.get("default", "web").unwrap();
     assert_eq!(s.launched.load(Ordering::SeqCst), 1, "one owner at a time");
-    assert!(s.started.lock().unwrap().is_empty(), "no second VM was booted");
+    assert!(
+        s.started.lock().unwrap().is_empty(),
+        "no second VM was booted"
+    );
     vm.processes[0].signal(nix::sys::signal::Signal::SIGKILL);
     wait_until("the VM's death to be recorded", || {
         matches!(lifecycle(&s, "web"), Some(Lifecycle::Failed { .. }))

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use podvm_proto::{SandboxStatus};
+use podvm_proto::SandboxStatus;
 
 use super::lifecycle::FailureReason;
 use super::link::{AgentDialer, AgentLink};
@@ -87,8 +87,13 @@ pub fn boot(
     dialer: &dyn AgentDialer,
     record_vm: &mut dyn FnMut(&VmRecord) -> anyhow::Result<()>,
 ) -> Result<Booted, BootError> {
-    std::fs::create_dir_all(&plan.vm.run_dir)
-        .map_err(|e| failed(BootStep::StartVm, format!("{}: {e}", plan.vm.run_dir.display()), None))?;
+    std::fs::create_dir_all(&plan.vm.run_dir).map_err(|e| {
+        failed(
+            BootStep::StartVm,
+            format!("{}: {e}", plan.vm.run_dir.display()),
+            None,
+        )
+    })?;
     let vm = hv
         .start(&plan.vm)
         .map_err(|e| failed(BootStep::StartVm, format!("{e:#}"), None))?;
@@ -113,7 +118,9 @@ pub fn connect_and_create(
     };
     match agent.create_sandbox(&plan.sandbox, timeout) {
         Ok(()) => {}
-        Err(e) if e.code() == Some(podvm_proto::Code::FAILED_PRECONDITION) && sandbox_exists(&*agent) => {}
+        Err(e)
+            if e.code() == Some(podvm_proto::Code::FAILED_PRECONDITION)
+                && sandbox_exists(&*agent) => {}
         Err(e) => return Err(failed(BootStep::CreateSandbox, e, Some(&vm))),
     }
     match agent.status() {
@@ -123,7 +130,9 @@ pub fn connect_and_create(
 }
 
 fn sandbox_exists(agent: &dyn AgentLink) -> bool {
-    agent.status().is_ok_and(|s| s.sandbox_ready || !s.containers.is_empty())
+    agent
+        .status()
+        .is_ok_and(|s| s.sandbox_ready || !s.containers.is_empty())
 }
 
 #[cfg(test)]

@@ -85,7 +85,10 @@ pub fn run(state: &StateDir, namespace: &str, name: &str, deps: &OwnerDeps) -> R
         return Ok(());
     };
     let Some(main) = vm.processes.last().cloned() else {
-        keeper.fail(FailureReason::VmLost, "the VM record names no process".into())?;
+        keeper.fail(
+            FailureReason::VmLost,
+            "the VM record names no process".into(),
+        )?;
         return Ok(());
     };
     let vm_tx = tx.clone();
@@ -108,7 +111,11 @@ pub fn run(state: &StateDir, namespace: &str, name: &str, deps: &OwnerDeps) -> R
             .spawn(move || {
                 let redial = || {
                     vm.is_running()
-                        .then(|| dialer.dial(&vm, Instant::now() + Duration::from_secs(10)).ok())
+                        .then(|| {
+                            dialer
+                                .dial(&vm, Instant::now() + Duration::from_secs(10))
+                                .ok()
+                        })
                         .flatten()
                 };
                 super::watch::run(&keeper, agent, &redial, &stop);

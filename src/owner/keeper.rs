@@ -100,7 +100,10 @@ mod tests {
     fn updates_replace_and_the_oldest_go() {
         let mut events = vec![event(1, "BackOff", 1), event(2, "Started", 1)];
         fold_event(&mut events, event(3, "BackOff", 2));
-        let reasons: Vec<_> = events.iter().map(|e| (e.reason.as_str(), e.count)).collect();
+        let reasons: Vec<_> = events
+            .iter()
+            .map(|e| (e.reason.as_str(), e.count))
+            .collect();
         assert_eq!(reasons, [("Started", 1), ("BackOff", 2)]);
         for seq in 10..(10 + MAX_EVENTS as u64) {
             fold_event(&mut events, event(seq, &format!("R{seq}"), 1));

@@ -20,8 +20,27 @@ pub const OWNER_LOCK: &str = "owner.lock";
 
 /// A held flock; released on drop.
 pub struct Held {
-    _lock: Flock<File>,
-    pub path: PathBuf,
+    lock: Flock<File>,
+    path: PathBuf,
+}
+
+impl Held {
+    /// Removes the lock file, still holding the lock: whoever waits on the
+    /// old file notices (see [`take`]) and starts over on a new one.
+    pub fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.lock);
+    }
+}
+
+/// Whether `lock` still is the file at `path` (not removed or replaced
+/// while we waited for it).
+fn still_there(lock: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (lock.metadata(), std::fs::metadata(path)) {
+        (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
+        _ => false,
+    }
 }
 
 fn open(path: &Path) -> Result<File> {
@@ -44,11 +63,15 @@ pub fn take(path: &Path, wait: bool) -> Result<Option<Held>> {
     let mut file = open(path)?;
     loop {
         match Flock::lock(file, arg) {
-            Ok(lock) => {
+            Ok(lock) if still_there(&lock, path) => {
                 return Ok(Some(Held {
-                    _lock: lock,
+                    lock,
                     path: path.to_path_buf(),
                 }))
+            }
+            Ok(stale) => {
+                drop(stale);
+                file = open(path)?;
             }
             Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
             Err((f, Errno::EINTR)) => file = f,
@@ -88,10 +111,31 @@ mod tests {
         std::fs::create_dir(&pod).unwrap();
         assert!(!owner_alive(&pod));
         let held = take(&pod.join(OWNER_LOCK), false).unwrap().expect("free");
-        assert!(owner_alive(&pod), "another open file description sees it held");
+        assert!(
+            owner_alive(&pod),
+            "another open file description sees it held"
+        );
         assert!(take(&pod.join(OWNER_LOCK), false).unwrap().is_none());
         drop(held);
         assert!(!owner_alive(&pod));
         assert_eq!(pod_lock_path(&pod), dir.path().join(".web.lock"));
+    }
+
+    #[test]
+    fn a_waiter_on_a_removed_lock_file_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".web.lock");
+        let held = take(&path, false).unwrap().expect("free");
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || take(&path, true).unwrap().expect("taken"))
+        };
+        // Whether the waiter opened the old file or not, it must end up
+        // holding the file that is at the path.
+        held.remove();
+        let won = waiter.join().unwrap();
+        assert!(path.exists(), "the waiter made a new lock file");
+        assert!(take(&path, false).unwrap().is_none(), "and holds it");
+        drop(won);
     }
 }

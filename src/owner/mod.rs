@@ -6,9 +6,9 @@
 //! (`crate::manager`); a killed owner is replaced by the next command.
 
 mod boot;
+mod daemon;
 #[cfg(test)]
 pub mod fakes;
-mod daemon;
 mod keeper;
 mod lifecycle;
 mod link;
@@ -19,11 +19,10 @@ mod teardown;
 mod vm_exit;
 mod watch;
 
-pub use boot::{BootError, BootStep};
-pub use daemon::{run, OwnerDeps, SelectHypervisor, OWNER_FILE};
+pub use daemon::{run, OwnerDeps, OWNER_FILE};
 pub use keeper::Keeper;
 pub use lifecycle::{FailureReason, Lifecycle};
-pub use link::{AgentDialer, AgentLink, VsockDialer};
+pub use link::{AgentDialer, VsockDialer};
 pub use plan::LaunchPlan;
 pub use spawn::{start_owner, OWNER_LOG};
 pub use teardown::{default_grace, tear_down, DeleteRequest, DELETE_FILE};

@@ -33,7 +33,8 @@ impl LaunchPlan {
 
     pub fn load(pod_dir: &Path) -> Result<LaunchPlan> {
         let path = pod_dir.join(PLAN_FILE);
-        let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let data =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_slice(&data).with_context(|| format!("corrupt {}", path.display()))
     }
 }

@@ -34,7 +34,11 @@ pub fn start_owner(state_root: &Path, namespace: &str, name: &str, pod_dir: &Pat
     // SAFETY: setsid is async-signal-safe and touches no memory of the
     // parent; it runs in the child between fork and exec.
     unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
     }
     let child = cmd.spawn().context("cannot start the pod's owner")?;
     // Reaped by init once this command exits; `delete` reaps it sooner

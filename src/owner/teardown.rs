@@ -70,4 +70,3 @@ pub fn default_grace(pod: &k8s_openapi::api::core::v1::Pod) -> u64 {
         .map(|g| g.max(0) as u64)
         .unwrap_or(DEFAULT_GRACE_SECONDS)
 }
-

@@ -32,7 +32,10 @@ impl std::fmt::Display for VmExit {
                 Ok(s) => write!(f, "was killed by {s}"),
                 Err(_) => write!(f, "was killed by signal {sig}"),
             },
-            VmExit::Gone => write!(f, "ended (it was not started by this owner, so its status is unknown)"),
+            VmExit::Gone => write!(
+                f,
+                "ended (it was not started by this owner, so its status is unknown)"
+            ),
         }
     }
 }

@@ -69,6 +69,9 @@ mod tests {
         assert_eq!(event_from_pb(pb::Event::from(&e), "e").unwrap(), e);
         let mut bad = pb::Event::from(&e);
         bad.type_ = EnumOrUnknown::from_i32(0);
-        assert_eq!(event_from_pb(bad, "events[2]").unwrap_err().field, "events[2].type");
+        assert_eq!(
+            event_from_pb(bad, "events[2]").unwrap_err().field,
+            "events[2].type"
+        );
     }
 }

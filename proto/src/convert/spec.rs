@@ -214,7 +214,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let s = spec();
-        assert_eq!(sandbox_from_pb(pb::SandboxSpec::from(&s), "sandbox").unwrap(), s);
+        assert_eq!(
+            sandbox_from_pb(pb::SandboxSpec::from(&s), "sandbox").unwrap(),
+            s
+        );
     }
 
     #[test]
@@ -226,6 +229,9 @@ mod tests {
         let mut wire = pb::SandboxSpec::from(&spec());
         wire.restart_policy = EnumOrUnknown::from_i32(42);
         let e = sandbox_from_pb(wire, "sandbox").unwrap_err();
-        assert_eq!(e.to_string(), "sandbox.restartPolicy: Unsupported value: 42");
+        assert_eq!(
+            e.to_string(),
+            "sandbox.restartPolicy: Unsupported value: 42"
+        );
     }
 }

@@ -35,7 +35,11 @@ fn plan(dir: &std::path::Path) -> LaunchPlan {
 fn boot_failing(
     at: FailAt,
     record_fails: bool,
-) -> (Result<Booted, BootError>, Option<VmRecord>, tempfile::TempDir) {
+) -> (
+    Result<Booted, BootError>,
+    Option<VmRecord>,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let hv = FakeHypervisor { fail: at };
     let dialer = FakeDialer {
@@ -93,7 +97,13 @@ fn reasons_name_the_failed_step() {
     let (outcome, _, _dir) = boot_failing(FailAt::Create, false);
     let e = outcome.err().unwrap();
     assert_eq!(e.reason, FailureReason::SandboxCreateFailed);
-    assert!(e.message.starts_with("the agent could not create the sandbox: agent: fake agent refuses CreateSandbox"), "{}", e.message);
+    assert!(
+        e.message.starts_with(
+            "the agent could not create the sandbox: agent: fake agent refuses CreateSandbox"
+        ),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
