@@ -56,6 +56,8 @@ fn watch(ctx: &Ctx, args: &GetArgs, pods: &[Pod], wide: bool) -> Result<()> {
     let table = rows(pods, with_ns, wide);
     let mut widths = widths(&table);
     changes.changed(keyed(pods, with_ns, wide));
+    // With no pod at first the header comes with the first row.
+    let mut header = pods.is_empty().then(|| table[0].clone());
     let mut notifications = StateWatch::new(ctx.state.root())?;
     let stdout = std::io::stdout();
     loop {
@@ -75,6 +77,9 @@ fn watch(ctx: &Ctx, args: &GetArgs, pods: &[Pod], wide: bool) -> Result<()> {
         };
         let mut out = stdout.lock();
         for row in changes.changed(keyed(&now, with_ns, wide)) {
+            if let Some(h) = header.take() {
+                writeln!(out, "{}", line(&h, &widths)).context("cannot write to stdout")?;
+            }
             for (w, cell) in widths.iter_mut().zip(&row) {
                 *w = (*w).max(cell.len());
             }

@@ -22,6 +22,12 @@ impl PodManager {
     /// Deletes the pod with `grace` (the pod's own period when `None`).
     pub fn delete(&self, namespace: &str, name: &str, grace: Option<u64>) -> Result<()> {
         let dir = self.state.pod_dir(namespace, name);
+        if !dir.parent().is_some_and(|ns| ns.is_dir()) {
+            return Err(ManagerError::NotFound {
+                namespace: namespace.into(),
+                name: name.into(),
+            });
+        }
         let busy = locks::take(&locks::pod_lock_path(&dir), true)?
             .ok_or_else(|| anyhow::anyhow!("the pod lock of {name} is held"))?;
         let result = self.delete_locked(namespace, name, grace);
