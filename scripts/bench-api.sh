@@ -46,7 +46,8 @@ trap cleanup EXIT
 # stats: median/min/max of the numbers (µs) on stdin, printed in ms.
 stats() { sort -n | awk '{a[NR]=$1} END {printf "%.1f ms (min %.1f, max %.1f, n=%d)", a[int((NR+1)/2)]/1000, a[1]/1000, a[NR]/1000, NR}'; }
 
-declare -A exec_fig apply_fig
+declare -A exec_fig apply_fig agent_fig
+owner_fig="n/a (no owner before)"
 for side in before after; do
   export PODVM_STATE_DIR=$work/$side/state PODVM_IMAGE_DIR=$work/$side/images PODVM_GUEST_DIR=${guest[$side]}
   podvm=${bin[$side]}
@@ -62,8 +63,15 @@ for side in before after; do
     times+=($(( (t1 - t0) / 1000 )))
   done
   exec_fig[$side]=$(printf '%s\n' "${times[@]}" | stats)
+  owner=$PODVM_STATE_DIR/pods/default/bench-exec/owner.json
+  if [[ -f $owner ]]; then
+    pid=$(jq -r .pid "$owner")
+    owner_fig="$(awk '/^VmRSS:/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
+  fi
   $podvm delete pod bench-exec >/dev/null
-  apply_fig[$side]=$($podvm bench -f examples/bench-pod.yaml --runs "$apply_runs" | sed -n 's/^apply → all containers started: //p')
+  bench_out=$($podvm bench -f examples/bench-pod.yaml --runs "$apply_runs")
+  apply_fig[$side]=$(sed -n 's/^apply → all containers started: //p' <<<"$bench_out")
+  agent_fig[$side]=$(sed -n 's/^agent RSS: //p' <<<"$bench_out")
 done
 
 echo
@@ -71,3 +79,5 @@ echo "hypervisor: $(${bin[after]} host-check | tail -n 1)"
 printf '%-44s %-40s %s\n' "measure" "before ($before_rev, v1 JSON frames)" "after (ttrpc + protobuf)"
 printf '%-44s %-40s %s\n' "podvm exec POD -- true, round trip" "${exec_fig[before]}" "${exec_fig[after]}"
 printf '%-44s %-40s %s\n' "podvm apply → all containers running" "${apply_fig[before]}" "${apply_fig[after]}"
+printf '%-44s %-40s %s\n' "agent RSS in the guest (PID 1)" "${agent_fig[before]}" "${agent_fig[after]}"
+printf '%-44s %-40s %s\n' "per-pod owner RSS on the host" "-" "$owner_fig"

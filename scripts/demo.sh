@@ -29,6 +29,8 @@ time $podvm apply -f examples/demo-pod.yaml
 sleep 2
 step "podvm get pods"
 $podvm get pods
+step "podvm get events (kept by the pod's owner)"
+$podvm get events
 step "podvm logs demo -c hello"
 $podvm logs demo -c hello
 step "podvm exec demo -c web -- sh -c 'hostname; cat /etc/hosts; id'"

@@ -102,6 +102,16 @@ pub enum Resource {
     Pods,
 }
 
+/// What `get` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetResource {
+    #[value(alias = "pod", alias = "po")]
+    Pods,
+    /// The pods' events (kubelet's: Pulled, Created, Started, BackOff, ...).
+    #[value(alias = "event", alias = "ev")]
+    Events,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Json,
@@ -112,8 +122,8 @@ pub enum Output {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    pub resource: Resource,
-    /// A pod name (all pods when omitted).
+    pub resource: GetResource,
+    /// A pod name (all pods when omitted; for events: that pod's only).
     pub name: Option<String>,
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,

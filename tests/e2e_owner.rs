@@ -358,6 +358,19 @@ spec:
     };
     next("Running", &mut lines);
     next("Completed", &mut lines);
+    // The owner kept the pod's events, in the order they happened.
+    let events = p.ok(&["get", "events"]);
+    let at = |reason: &str| {
+        events
+            .lines()
+            .position(|l| l.split_whitespace().nth(2) == Some(reason))
+            .unwrap_or_else(|| panic!("no {reason} event:\n{events}"))
+    };
+    assert!(
+        at("Pulled") < at("Created") && at("Created") < at("Started"),
+        "{events}"
+    );
+    assert!(events.contains("Started container main"), "{events}");
     p.ok(&["delete", "pod", "brief"]);
     next("Terminating", &mut lines);
     let _ = watch.kill();

@@ -20,18 +20,35 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// The delay before restarting a container that exited at `now`.
+    /// Whether the back-off still counts at `now` (the last restart was
+    /// less than [`RESET_AFTER`] ago); the delay it would give if so.
+    fn current(&self, now: Instant) -> Option<(Duration, Instant)> {
+        self.entry
+            .filter(|(_, updated)| now.saturating_duration_since(*updated) <= RESET_AFTER)
+    }
+
+    /// The delay before restarting a container that exited at `now`,
+    /// without moving the back-off on (see [`Backoff::advance`]).
+    pub fn delay(&self, now: Instant) -> Duration {
+        self.current(now).map_or(Duration::ZERO, |(delay, _)| delay)
+    }
+
+    /// Moves the back-off on for a restart after an exit at `now`: the
+    /// next delay doubles (up to [`MAX`]), or starts again at [`INITIAL`]
+    /// once the back-off was forgotten.
+    pub fn advance(&mut self, now: Instant) {
+        self.entry = Some(match self.current(now) {
+            Some((delay, _)) => ((delay * 2).min(MAX), now + delay),
+            None => (INITIAL, now),
+        });
+    }
+
+    /// [`Backoff::delay`], then [`Backoff::advance`].
+    #[cfg(test)]
     pub fn next(&mut self, now: Instant) -> Duration {
-        match self.entry {
-            Some((delay, updated)) if now.saturating_duration_since(updated) <= RESET_AFTER => {
-                self.entry = Some(((delay * 2).min(MAX), now + delay));
-                delay
-            }
-            _ => {
-                self.entry = Some((INITIAL, now));
-                Duration::ZERO
-            }
-        }
+        let delay = self.delay(now);
+        self.advance(now);
+        delay
     }
 }
 
@@ -53,5 +70,21 @@ mod tests {
         now += RESET_AFTER + Duration::from_secs(1);
         assert_eq!(b.next(now), Duration::ZERO);
         assert_eq!(b.next(now + Duration::from_secs(1)), INITIAL);
+    }
+
+    #[test]
+    fn delay_only_looks() {
+        let mut b = Backoff::default();
+        let now = Instant::now();
+        assert_eq!(b.delay(now), Duration::ZERO);
+        assert_eq!(b.delay(now), Duration::ZERO);
+        b.advance(now);
+        assert_eq!(b.delay(now), INITIAL);
+        assert_eq!(
+            b.delay(now + RESET_AFTER + Duration::from_secs(1)),
+            Duration::ZERO
+        );
+        b.advance(now);
+        assert_eq!(b.delay(now), INITIAL * 2);
     }
 }

@@ -8,11 +8,14 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::{load_pod, Ctx};
-use crate::cli::{GetArgs, Output};
+use crate::cli::{GetArgs, GetResource, Output};
 use crate::pod_status::{pod_of_record, summary};
 use crate::pod_watch::{RowChanges, StateWatch};
 
 pub fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
+    if args.resource == GetResource::Events {
+        return super::events::run(ctx, args);
+    }
     if args.watch && !matches!(args.output, None | Some(Output::Wide)) {
         anyhow::bail!("--watch prints kubectl's table: use it without -o, or with -o wide");
     }
@@ -176,7 +179,7 @@ fn line(row: &[String], widths: &[usize]) -> String {
     cells.join("   ").trim_end().to_string()
 }
 
-fn render(rows: &[Vec<String>]) -> String {
+pub fn render(rows: &[Vec<String>]) -> String {
     let widths = widths(rows);
     rows.iter().map(|r| line(r, &widths) + "\n").collect()
 }
@@ -190,7 +193,7 @@ fn age(p: &Pod) -> String {
     short_duration(secs)
 }
 
-fn short_duration(secs: i64) -> String {
+pub fn short_duration(secs: i64) -> String {
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 600 => format!("{}m{}s", s / 60, s % 60),

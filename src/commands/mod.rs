@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod bench;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod get;
 pub mod image;

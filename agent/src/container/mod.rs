@@ -1,28 +1,32 @@
 //! One container of the pod: its spec, its current state in Kubernetes'
-//! terms, and what the agent needs to signal it or exec in it.
+//! terms ([`state`]), and what the agent needs to signal it or exec in it.
 //!
-//! All state changes go through the methods here, one per transition: each
-//! bumps the container's [`Wake`] so log followers and the stop logic notice
-//! it, moves the pod's status generation on when the Kubernetes status
-//! changed, and records the event kubelet records at that point.
+//! This is the container's published record: RPCs read it (status, exec,
+//! logs) and only the pod's sync loop (`controller`) writes it, through the
+//! methods here, one per transition. Each bumps the container's [`Wake`] so
+//! log followers notice it, moves the pod's status generation on when the
+//! Kubernetes status changed, and records the event kubelet records at that
+//! point.
 
 pub mod config;
 mod expand;
 pub mod launch;
 pub mod spec;
+pub mod state;
 mod user;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use podvm_proto::{ContainerSpec, ContainerState, ContainerStatus};
+use podvm_proto::{ContainerSpec, ContainerStatus};
 
 use crate::events::kubelet::{backoff_message, ContainerEvent};
 use crate::events::EventLog;
 use crate::ids::now_rfc3339;
 use crate::wake::Wake;
 use config::ProcessConfig;
+use state::{RunExit, State, Terminated, TerminatedReason, WaitingReason};
 
 /// What is needed to reach a running container.
 #[derive(Debug, Clone)]
@@ -33,32 +37,31 @@ pub struct RunningInfo {
     pub process: ProcessConfig,
 }
 
+/// The container's changing part.
 #[derive(Debug)]
-struct Runtime {
+struct Record {
     container_id: String,
-    state: ContainerState,
-    last_state: Option<ContainerState>,
+    state: State,
+    last_state: Option<State>,
     /// The `last_state` a back-off replaced, restored if the pod stops
     /// during the back-off (the last run's end becomes the state again).
-    last_state_before_backoff: Option<ContainerState>,
+    last_state_before_backoff: Option<State>,
     restart_count: u32,
     running: Option<RunningInfo>,
     /// It will not run again and all its output is in the log.
     finished: bool,
-    /// The pod is stopping: no (re)starts any more.
-    stopping: bool,
 }
 
 /// The parts of a container's Kubernetes status that change.
 #[derive(Debug, PartialEq)]
 struct StatusParts {
     container_id: String,
-    state: ContainerState,
-    last_state: Option<ContainerState>,
+    state: State,
+    last_state: Option<State>,
     restart_count: u32,
 }
 
-impl Runtime {
+impl Record {
     fn status_parts(&self) -> StatusParts {
         StatusParts {
             container_id: self.container_id.clone(),
@@ -78,7 +81,7 @@ pub struct Container {
     pub wake: Arc<Wake>,
     pub log_path: PathBuf,
     events: Arc<EventLog>,
-    runtime: Mutex<Runtime>,
+    record: Mutex<Record>,
 }
 
 impl Container {
@@ -95,18 +98,14 @@ impl Container {
             wake: Arc::new(Wake::default()),
             log_path,
             events,
-            runtime: Mutex::new(Runtime {
+            record: Mutex::new(Record {
                 container_id,
-                state: ContainerState::Waiting {
-                    reason: "ContainerCreating".into(),
-                    message: None,
-                },
+                state: State::waiting(WaitingReason::ContainerCreating),
                 last_state: None,
                 last_state_before_backoff: None,
                 restart_count: 0,
                 running: None,
                 finished: false,
-                stopping: false,
             }),
         }
     }
@@ -115,17 +114,17 @@ impl Container {
         &self.spec.name
     }
 
-    fn lock(&self) -> MutexGuard<'_, Runtime> {
-        self.runtime.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Applies a state change; announces a status change if there was one.
-    fn change(&self, f: impl FnOnce(&mut Runtime)) {
-        let mut rt = self.lock();
-        let before = rt.status_parts();
-        f(&mut rt);
-        let status_changed = rt.status_parts() != before;
-        drop(rt);
+    fn change(&self, f: impl FnOnce(&mut Record)) {
+        let mut record = self.lock();
+        let before = record.status_parts();
+        f(&mut record);
+        let status_changed = record.status_parts() != before;
+        drop(record);
         self.wake.notify();
         if status_changed {
             self.events.status_changed();
@@ -144,15 +143,15 @@ impl Container {
 
     /// The Kubernetes status of the container.
     pub fn status(&self) -> ContainerStatus {
-        let rt = self.lock();
+        let record = self.lock();
         ContainerStatus {
             name: self.spec.name.clone(),
-            container_id: rt.container_id.clone(),
+            container_id: record.container_id.clone(),
             image: self.spec.image.clone(),
             image_id: self.spec.image_id.clone(),
-            state: rt.state.clone(),
-            last_state: rt.last_state.clone(),
-            restart_count: rt.restart_count,
+            state: (&record.state).into(),
+            last_state: record.last_state.as_ref().map(Into::into),
+            restart_count: record.restart_count,
         }
     }
 
@@ -164,24 +163,6 @@ impl Container {
     /// Whether it will never run again and its log is complete.
     pub fn is_finished(&self) -> bool {
         self.lock().finished
-    }
-
-    pub fn is_stopping(&self) -> bool {
-        self.lock().stopping
-    }
-
-    /// Marks the pod as stopping; returns the PID to signal, if running
-    /// (kubelet's `Killing` event is then recorded).
-    pub fn request_stop(&self) -> Option<i32> {
-        let mut rt = self.lock();
-        rt.stopping = true;
-        let pid = rt.running.as_ref().map(|r| r.pid);
-        drop(rt);
-        self.wake.notify();
-        if pid.is_some() {
-            self.record(ContainerEvent::Killing);
-        }
-        pid
     }
 
     /// A run is about to be created from the container's image, which is on
@@ -197,150 +178,124 @@ impl Container {
         self.record(ContainerEvent::Created);
     }
 
-    /// Records that the container runs. Returns false when a stop was
-    /// requested meanwhile: the caller then kills it at once (and the
-    /// `Killing` event is recorded here, as no stop saw it running).
-    pub fn set_running(&self, started_at: String, info: RunningInfo) -> bool {
-        let mut stopping = false;
-        self.change(|rt| {
-            rt.state = ContainerState::Running { started_at };
-            rt.running = Some(info);
-            stopping = rt.stopping;
+    /// The run's process started at `started_at`.
+    pub fn set_running(&self, started_at: String, info: RunningInfo) {
+        self.change(|r| {
+            r.state = State::Running { started_at };
+            r.running = Some(info);
         });
         self.record(ContainerEvent::Started);
-        if stopping {
-            self.record(ContainerEvent::Killing);
-        }
-        !stopping
     }
 
-    /// Records how the current run ended.
-    pub fn set_terminated(&self, state: ContainerState) {
-        self.change(|rt| {
-            rt.state = state;
-            rt.running = None;
+    /// The pod is stopping and the running container is being signalled
+    /// (kubelet's `Killing` event).
+    pub fn killing(&self) {
+        self.record(ContainerEvent::Killing);
+    }
+
+    /// The running run's process ended.
+    pub fn set_exited(&self, exit: &RunExit) {
+        self.change(|r| {
+            let started_at = match &r.state {
+                State::Running { started_at } => Some(started_at.clone()),
+                _ => None,
+            };
+            r.state = State::Terminated(Terminated {
+                exit_code: exit.code,
+                signal: exit.signal,
+                reason: TerminatedReason::of_exit(exit.code),
+                message: None,
+                started_at,
+                finished_at: exit.finished_at.clone(),
+            });
+            r.running = None;
         });
     }
 
     /// The created run could not be started: it ends at once with
     /// containerd's `StartError`.
     pub fn set_start_error(&self, message: String) {
-        self.set_terminated(ContainerState::Terminated {
-            exit_code: START_ERROR_EXIT_CODE,
-            signal: None,
-            reason: "StartError".into(),
-            message: Some(message.clone()),
-            started_at: None,
-            finished_at: now_rfc3339(),
+        self.change(|r| {
+            r.state = State::Terminated(Terminated {
+                exit_code: START_ERROR_EXIT_CODE,
+                signal: None,
+                reason: TerminatedReason::StartError,
+                message: Some(message.clone()),
+                started_at: None,
+                finished_at: now_rfc3339(),
+            });
+            r.running = None;
         });
         self.record(ContainerEvent::Failed { error: &message });
     }
 
     /// The container could not be created and will not be retried.
     pub fn set_create_error(&self, message: String) {
-        self.change(|rt| {
-            rt.state = ContainerState::Waiting {
-                reason: "CreateContainerError".into(),
+        self.change(|r| {
+            r.state = State::Waiting {
+                reason: WaitingReason::CreateContainerError,
                 message: Some(message.clone()),
             };
-            rt.finished = true;
+            r.finished = true;
         });
         self.record(ContainerEvent::Failed { error: &message });
-    }
-
-    /// No further runs: the log is complete.
-    pub fn mark_finished(&self) {
-        self.change(|rt| rt.finished = true);
     }
 
     /// The last run's end becomes `last_state`; the container waits in
     /// CrashLoopBackOff for `delay` before it restarts. `pod` is kubelet's
     /// pod description (`events::kubelet::pod_desc`).
     pub fn enter_backoff(&self, delay: Duration, pod: &str) {
-        self.change(|rt| {
+        self.change(|r| {
             let ended = std::mem::replace(
-                &mut rt.state,
-                ContainerState::Waiting {
-                    reason: "CrashLoopBackOff".into(),
+                &mut r.state,
+                State::Waiting {
+                    reason: WaitingReason::CrashLoopBackOff,
                     message: Some(backoff_message(delay, &self.spec.name, pod)),
                 },
             );
-            rt.last_state_before_backoff = rt.last_state.replace(ended);
+            r.last_state_before_backoff = r.last_state.replace(ended);
         });
         self.record(ContainerEvent::BackOff { pod });
     }
 
-    /// Stopped while backing off: the last run's end is the final state.
-    pub fn finish_after_backoff(&self) {
-        self.change(|rt| {
-            if matches!(rt.state, ContainerState::Waiting { .. }) {
-                if let Some(last) = rt.last_state.take() {
-                    rt.state = last;
-                    rt.last_state = rt.last_state_before_backoff.take();
-                }
-            }
-            rt.finished = true;
-        });
-    }
-
     /// A new run (a new container, in Kubernetes' terms) is being created.
     pub fn begin_restart(&self, container_id: String) {
-        self.change(|rt| {
-            if matches!(rt.state, ContainerState::Terminated { .. }) {
-                rt.last_state = Some(rt.state.clone());
+        self.change(|r| {
+            if matches!(r.state, State::Terminated(_)) {
+                r.last_state = Some(r.state.clone());
             }
-            rt.state = ContainerState::Waiting {
-                reason: "ContainerCreating".into(),
-                message: None,
-            };
-            rt.last_state_before_backoff = None;
-            rt.restart_count += 1;
-            rt.container_id = container_id;
+            r.state = State::waiting(WaitingReason::ContainerCreating);
+            r.last_state_before_backoff = None;
+            r.restart_count += 1;
+            r.container_id = container_id;
         });
     }
 
-    /// Sleeps up to `delay`; returns true if a stop was requested meanwhile.
-    pub fn sleep_unless_stopped(&self, delay: Duration) -> bool {
-        let deadline = Instant::now() + delay;
-        loop {
-            let seen = self.wake.current();
-            if self.is_stopping() {
-                return true;
+    /// It will not run again: the log is complete. Stopped in a back-off,
+    /// the last run's end is the final state again.
+    pub fn finish(&self) {
+        self.change(|r| {
+            if r.state.is_waiting_for(WaitingReason::CrashLoopBackOff) {
+                if let Some(last) = r.last_state.take() {
+                    r.state = last;
+                    r.last_state = r.last_state_before_backoff.take();
+                }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            self.wake.wait_past(seen, left);
-        }
-    }
-
-    /// Waits up to `timeout` for the container to finish.
-    pub fn wait_finished(&self, deadline: Instant) -> bool {
-        loop {
-            let seen = self.wake.current();
-            if self.is_finished() {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            self.wake
-                .wait_past(seen, left.min(Duration::from_millis(200)));
-        }
+            r.finished = true;
+        });
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
-    use podvm_proto::{EventType, ImageConfig, RootfsSource};
+    use podvm_proto::{ContainerState, EventType, ImageConfig, RootfsSource};
 
-    fn container(events: &Arc<EventLog>) -> Container {
-        let spec = ContainerSpec {
-            name: "app".into(),
-            image: "busybox".into(),
+    /// A container spec whose image is never looked at.
+    pub fn spec(name: &str) -> ContainerSpec {
+        ContainerSpec {
+            name: name.into(),
+            image: "busybox:1.36".into(),
             image_id: "sha256:00".into(),
             image_config: ImageConfig::default(),
             rootfs: RootfsSource::Directory {
@@ -353,17 +308,23 @@ mod tests {
             run_as_user: None,
             run_as_group: None,
             supplemental_groups: Vec::new(),
-        };
+        }
+    }
+
+    /// A container "app" whose events go to `events`.
+    pub fn container(events: &Arc<EventLog>) -> Container {
         Container::new(
-            spec,
+            spec("app"),
             PathBuf::from("/nonexistent/app.log"),
             "0".repeat(64),
             Arc::clone(events),
         )
     }
 
-    fn info() -> RunningInfo {
+    /// What a run that nothing signals looks like.
+    pub fn info() -> RunningInfo {
         RunningInfo {
+            // Not a possible PID: nothing here signals it.
             pid: i32::MAX,
             cgroup: None,
             process: ProcessConfig {
@@ -381,6 +342,14 @@ mod tests {
         events.watch(u64::MAX, 0, Duration::ZERO).1
     }
 
+    fn exit(code: i32) -> RunExit {
+        RunExit {
+            code,
+            signal: None,
+            finished_at: "2024-01-01T00:00:01Z".into(),
+        }
+    }
+
     #[test]
     fn only_status_changes_move_the_generation() {
         let events = Arc::new(EventLog::new());
@@ -389,24 +358,78 @@ mod tests {
         c.image_present();
         c.created();
         assert_eq!(generation(&events), 1);
-        assert!(c.set_running("2024-01-01T00:00:00Z".into(), info()));
+        c.set_running("2024-01-01T00:00:00Z".into(), info());
         assert_eq!(generation(&events), 2);
-        c.mark_finished();
+        c.killing();
         assert_eq!(generation(&events), 2);
-        c.set_start_error("boom".into());
+        c.set_exited(&exit(0));
         assert_eq!(generation(&events), 3);
+        c.finish();
+        assert_eq!(generation(&events), 3);
+        c.set_start_error("boom".into());
+        assert_eq!(generation(&events), 4);
     }
 
     #[test]
-    fn killing_is_recorded_for_a_running_container_only() {
+    fn an_exit_keeps_the_start_time_and_names_the_reason() {
         let events = Arc::new(EventLog::new());
-        let idle = container(&events);
-        assert_eq!(idle.request_stop(), None);
-        assert!(events.watch(0, 1, Duration::ZERO).0.is_empty());
+        let c = container(&events);
+        c.set_running("2024-01-01T00:00:00Z".into(), info());
+        assert!(c.running().is_some());
+        c.set_exited(&exit(2));
+        assert!(c.running().is_none());
+        assert_eq!(
+            c.status().state,
+            ContainerState::Terminated {
+                exit_code: 2,
+                signal: None,
+                reason: "Error".into(),
+                message: None,
+                started_at: Some("2024-01-01T00:00:00Z".into()),
+                finished_at: "2024-01-01T00:00:01Z".into(),
+            }
+        );
+    }
 
-        let running = container(&events);
-        assert!(running.set_running("2024-01-01T00:00:00Z".into(), info()));
-        assert_eq!(running.request_stop(), Some(i32::MAX));
+    #[test]
+    fn finishing_in_a_backoff_restores_the_last_end() {
+        let events = Arc::new(EventLog::new());
+        let c = container(&events);
+        c.set_running("2024-01-01T00:00:00Z".into(), info());
+        c.set_exited(&exit(1));
+        c.begin_restart("1".repeat(64));
+        c.set_running("2024-01-01T00:00:02Z".into(), info());
+        c.set_exited(&exit(3));
+        c.enter_backoff(Duration::from_secs(10), "p_ns(u)");
+        let waiting = c.status();
+        assert!(matches!(
+            &waiting.state,
+            ContainerState::Waiting { reason, message: Some(m) }
+                if reason == "CrashLoopBackOff" && m.starts_with("back-off 10s ")
+        ));
+        assert!(matches!(
+            waiting.last_state,
+            Some(ContainerState::Terminated { exit_code: 3, .. })
+        ));
+        c.finish();
+        let done = c.status();
+        assert!(c.is_finished());
+        assert!(matches!(
+            done.state,
+            ContainerState::Terminated { exit_code: 3, .. }
+        ));
+        assert!(matches!(
+            done.last_state,
+            Some(ContainerState::Terminated { exit_code: 1, .. })
+        ));
+        assert_eq!(done.restart_count, 1);
+    }
+
+    #[test]
+    fn killing_is_kubelets_event() {
+        let events = Arc::new(EventLog::new());
+        let c = container(&events);
+        c.killing();
         let (recorded, _) = events.watch(0, 0, Duration::ZERO);
         let last = recorded.last().expect("an event");
         assert_eq!(
