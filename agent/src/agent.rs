@@ -6,11 +6,12 @@
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use podvm_proto::{SandboxSpec, SandboxStatus};
+use podvm_proto::{CreateContainer, SandboxSpec, SandboxStatus};
 
 use crate::cgroup::Cgroups;
 use crate::console::say;
 use crate::container::Container;
+use crate::cri::{CriContainers, CriError};
 use crate::events::EventLog;
 use crate::exec::Execs;
 use crate::pod::Pod;
@@ -45,6 +46,8 @@ pub struct Agent {
     pod: RwLock<Option<Arc<Pod>>>,
     events: Arc<EventLog>,
     execs: Execs,
+    /// The containers of the container-level API (protocol 2.2).
+    cri: CriContainers,
 }
 
 impl Agent {
@@ -56,6 +59,7 @@ impl Agent {
             pod: RwLock::new(None),
             events: Arc::new(EventLog::new()),
             execs: Execs::default(),
+            cri: CriContainers::default(),
         }
     }
 
@@ -73,6 +77,20 @@ impl Agent {
 
     pub fn execs(&self) -> &Execs {
         &self.execs
+    }
+
+    /// The containers of the container-level API.
+    pub fn cri(&self) -> &CriContainers {
+        &self.cri
+    }
+
+    /// Creates a container of the container-level API in the sandbox.
+    pub fn create_container(&self, req: CreateContainer) -> Result<(), CriError> {
+        let pod = self.pod().ok_or(CriError::NoSandbox)?;
+        if !pod.status().sandbox_ready {
+            return Err(CriError::SandboxStopped);
+        }
+        self.cri.create(&pod.launch_context(), req)
     }
 
     /// The container of that name in the sandbox.
@@ -128,6 +146,7 @@ impl Agent {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(pod) = self.pod() {
             say!("stopping sandbox {}/{}", pod.spec.namespace, pod.spec.name);
+            self.cri.stop_all(grace.min(MAX_GRACE));
             pod.stop(grace.min(MAX_GRACE));
         }
     }
@@ -143,6 +162,9 @@ impl Agent {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.run.teardown();
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.remove_subtree();
+        }
     }
 }
 

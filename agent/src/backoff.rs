@@ -13,7 +13,7 @@ pub const MAX: Duration = Duration::from_secs(300);
 pub const RESET_AFTER: Duration = Duration::from_secs(600);
 
 /// Back-off state of one container.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Backoff {
     /// The next delay and when the back-off was last advanced.
     entry: Option<(Duration, Instant)>,

@@ -8,11 +8,14 @@
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use podvm_proto::limits::MAX_READ_CHUNK;
 
 use crate::container::Container;
+use crate::cri::CriContainer;
+use crate::wake::Wake;
 
 /// Smallest chunk handed out, whatever the client asked: more than one
 /// whole log record (16 KiB of text plus its prefix), so a chunk always
@@ -58,19 +61,57 @@ fn chunk_len(len: u32) -> usize {
     (len.min(MAX_READ_CHUNK) as usize).max(MIN_CHUNK)
 }
 
+/// A container whose log can be read: a pod's, or one of the
+/// container-level API.
+pub trait LogSource {
+    fn log_path(&self) -> &Path;
+    /// Bumped at every log line and state change.
+    fn wake(&self) -> &Wake;
+    /// It will never log again and all its output is in the log.
+    fn is_finished(&self) -> bool;
+}
+
+impl LogSource for Container {
+    fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    fn wake(&self) -> &Wake {
+        &self.wake
+    }
+
+    fn is_finished(&self) -> bool {
+        Container::is_finished(self)
+    }
+}
+
+impl LogSource for CriContainer {
+    fn log_path(&self) -> &Path {
+        CriContainer::log_path(self)
+    }
+
+    fn wake(&self) -> &Wake {
+        CriContainer::wake(self)
+    }
+
+    fn is_finished(&self) -> bool {
+        CriContainer::is_finished(self)
+    }
+}
+
 /// Answers one `ReadLog` request, waiting at most `hold` when following.
 ///
 /// `end` is set when not following and everything available was sent, or
 /// when following and the container is finished for good and everything
 /// was sent.
 pub fn read_log(
-    container: &Container,
+    container: &impl LogSource,
     req: &LogRequest,
     hold: Duration,
 ) -> Result<LogChunk, LogReadError> {
     let deadline = Instant::now().checked_add(hold);
     let len = chunk_len(req.len);
-    let file = match File::open(&container.log_path) {
+    let file = match File::open(container.log_path()) {
         Ok(f) => Some(f),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(e.into()),
@@ -93,9 +134,9 @@ pub fn read_log(
     }
     loop {
         // Looked at before reading: when finished, all output is in the file.
-        let seen = container.wake.current();
+        let seen = container.wake().current();
         let finished = container.is_finished();
-        let (data, at_eof) = match File::open(&container.log_path) {
+        let (data, at_eof) = match File::open(container.log_path()) {
             Ok(f) => read_at(&f, offset, len)?,
             Err(e) if e.kind() == ErrorKind::NotFound => (Vec::new(), true),
             Err(e) => return Err(e.into()),
@@ -124,7 +165,7 @@ pub fn read_log(
                 end: false,
             });
         }
-        container.wake.wait_past(seen, left);
+        container.wake().wait_past(seen, left);
     }
 }
 

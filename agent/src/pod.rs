@@ -1,32 +1,39 @@
-//! The pod: its sandbox, image mounts and containers, started in order and
-//! stopped together (TERM, grace period, KILL). Its event log receives the
-//! containers' events and every status change (the sandbox's readiness
-//! here, the containers' in `container`).
+//! The pod: its sandbox, image mounts and containers, and the sync loop
+//! that runs them (`controller`). The pod implements the loop's
+//! [`controller::Runtime`] with real launches in the sandbox. Its event log
+//! receives the containers' events and every status change (the sandbox's
+//! readiness here, the containers' in `container`).
+
+#[cfg(test)]
+pub mod testing;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use podvm_proto::{SandboxSpec, SandboxStatus};
 
 use crate::cgroup::Cgroups;
 use crate::console::say;
-use crate::container::launch::{self, CreatedRun, Exited, LaunchContext, RunningContainer};
+use crate::container::launch::{self, CreatedRun, LaunchContext, RunningContainer};
+use crate::container::state::RunExit;
 use crate::container::{Container, RunningInfo};
-use crate::controller::{self, PodPolicy};
+use crate::controller::sync::KILL_WAIT;
+use crate::controller::{self, PodPolicy, StopSignal, SyncLoop};
 use crate::events::kubelet::pod_desc;
 use crate::events::EventLog;
 use crate::ids::{now_rfc3339, random_id};
 use crate::mountinfo::unmount_tree;
+use crate::netns::{self, NetnsError};
 use crate::rootfs::Images;
 use crate::rundir::RunDir;
 use crate::sandbox::{Sandbox, SandboxError};
 
-/// How long containers get to die after SIGKILL before the agent moves on.
-const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a stop waits for the sync loop beyond the grace period and
+/// the wait after SIGKILL (a start under way finishes first).
+const STOP_SLACK: Duration = Duration::from_secs(30);
 
 /// See the module documentation.
 pub struct Pod {
@@ -40,7 +47,8 @@ pub struct Pod {
     started_at: String,
     ready: AtomicBool,
     events: Arc<EventLog>,
-    controllers: Mutex<Vec<JoinHandle<()>>>,
+    /// The sync loop, from the start of the containers to the stop.
+    sync: Mutex<Option<SyncLoop>>,
 }
 
 impl Pod {
@@ -77,7 +85,7 @@ impl Pod {
             started_at: now_rfc3339(),
             ready: AtomicBool::new(true),
             events,
-            controllers: Mutex::new(Vec::new()),
+            sync: Mutex::new(None),
         }))
     }
 
@@ -92,34 +100,21 @@ impl Pod {
         }
     }
 
-    /// Starts the containers one after the other, as kubelet does, each
-    /// after the previous one started (or failed to). Call it once the pod
-    /// is where status readers find it: the ready sandbox is announced here
-    /// as a status change.
+    /// Starts the pod's sync loop, which starts the containers one after
+    /// the other, as kubelet does; returns once each was started (or
+    /// failed to). Call it once the pod is where status readers find it:
+    /// the ready sandbox is announced here as a status change.
     pub fn start_containers(self: &Arc<Self>) {
         self.events.status_changed();
         let policy = PodPolicy {
             restart: self.spec.restart_policy,
             pod: pod_desc(&self.spec.name, &self.spec.namespace, &self.spec.uid),
         };
-        for container in &self.containers {
-            let (tx, rx) = mpsc::channel();
-            let pod = Arc::clone(self);
-            let c = Arc::clone(container);
-            let policy = policy.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("ctl-{}", container.name()))
-                .spawn(move || controller::run(&*pod, &policy, &c, tx));
-            match spawned {
-                Ok(handle) => {
-                    self.controllers
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(handle);
-                    let _ = rx.recv();
-                }
-                Err(e) => {
-                    say!("cannot start the controller of {}: {e}", container.name());
+        match SyncLoop::start(Arc::clone(self), policy, self.containers.clone()) {
+            Ok(sync) => *self.sync.lock().unwrap_or_else(PoisonError::into_inner) = Some(sync),
+            Err(e) => {
+                say!("cannot start the pod's sync loop: {e}");
+                for container in &self.containers {
                     container.set_create_error(format!("agent could not start a thread: {e}"));
                 }
             }
@@ -141,41 +136,35 @@ impl Pod {
         }
     }
 
-    /// Stops every container (SIGTERM, `grace`, SIGKILL), then the sandbox:
-    /// holder process, image mounts, /dev/shm and cgroups.
+    /// Runs `f` in the pod's network namespace (the sandbox holder's).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "TCP and HTTP probes are its first users")
+    )]
+    pub fn run_in_network<T, F>(&self, f: F) -> Result<T, NetnsError>
+    where
+        T: Send,
+        F: FnOnce() -> T + Send,
+    {
+        netns::run_in(self.sandbox.holder_pid(), f)
+    }
+
+    /// Stops every container (the sync loop sends SIGTERM, waits `grace`,
+    /// sends SIGKILL), then the sandbox: holder process, image mounts,
+    /// /dev/shm and cgroups.
     pub fn stop(&self, grace: Duration) {
         if self.ready.swap(false, Ordering::SeqCst) {
             self.events.status_changed();
         }
-        for container in &self.containers {
-            if let Some(pid) = container.request_stop() {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + grace;
-        for container in &self.containers {
-            container.wait_finished(deadline);
-        }
-        for container in &self.containers {
-            if let Some(info) = container.running() {
-                let _ = kill(Pid::from_raw(info.pid), Signal::SIGKILL);
-            }
-        }
-        let deadline = Instant::now() + KILL_WAIT;
-        for container in &self.containers {
-            if !container.wait_finished(deadline) {
-                say!("container {} did not end after SIGKILL", container.name());
-            }
-        }
-        let controllers: Vec<_> = self
-            .controllers
+        let sync = self
+            .sync
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect();
-        for handle in controllers {
-            if handle.is_finished() {
-                let _ = handle.join();
+            .take();
+        if let Some(sync) = sync {
+            let limit = grace.saturating_add(KILL_WAIT).saturating_add(STOP_SLACK);
+            if !sync.stop(grace, limit) {
+                say!("the pod's sync loop did not end in time; stopping the sandbox anyway");
             }
         }
         self.sandbox.stop_holder();
@@ -189,7 +178,7 @@ impl Pod {
     }
 }
 
-/// The real steps of a container's controller: launches in the sandbox.
+/// The real steps of the sync loop: launches in the sandbox.
 impl controller::Runtime for Pod {
     type Created = CreatedRun;
     type Run = RunningContainer;
@@ -207,8 +196,10 @@ impl controller::Runtime for Pod {
         launch::start(&self.launch_context(), container, created, run)
     }
 
-    fn back_off(&self, container: &Container, delay: Duration) -> bool {
-        container.sleep_unless_stopped(delay)
+    fn signal(&self, container: &Container, signal: StopSignal) {
+        if let Some(info) = container.running() {
+            let _ = kill(Pid::from_raw(info.pid), signal.signal());
+        }
     }
 }
 
@@ -225,11 +216,61 @@ impl controller::Run for RunningContainer {
         self.started_at.clone()
     }
 
-    fn kill(&self) {
-        let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+    fn wait(self) -> RunExit {
+        let exited = RunningContainer::wait(self);
+        RunExit {
+            code: exited.code,
+            signal: exited.signal,
+            finished_at: exited.finished_at,
+        }
     }
+}
 
-    fn wait(self) -> Exited {
-        RunningContainer::wait(self)
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Instant;
+
+    use super::testing::{TestPod, LONG};
+
+    #[test]
+    fn code_runs_in_the_pods_network_namespace() {
+        // A port free here; the pod has a network of its own.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = port.to_string();
+        let Some(pod) = TestPod::start(
+            "Pod::run_in_network",
+            &[("server", &["nc", "-l", "-p", &listen])],
+        ) else {
+            return;
+        };
+        pod.wait_running("server");
+        // The listener is up once nc got that far.
+        let deadline = Instant::now() + LONG;
+        let mut stream = loop {
+            let connected = pod
+                .pod
+                .run_in_network(|| TcpStream::connect(("127.0.0.1", port)))
+                .unwrap();
+            match connected {
+                Ok(stream) => break stream,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "nothing listens in the pod: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+        };
+        // Not from the agent's own namespace.
+        let refused = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        // The stream made in the pod's namespace works from this thread.
+        stream.write_all(b"hello from the agent\n").unwrap();
+        drop(stream);
+        pod.wait_log("server", "hello from the agent");
     }
 }

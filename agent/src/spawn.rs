@@ -40,9 +40,22 @@ pub struct Helper {
 
 /// A `Command` for `/proc/self/exe <subcommand>`.
 pub fn helper_command(subcommand: &str) -> Command {
-    let mut cmd = Command::new("/proc/self/exe");
+    let mut cmd = Command::new(helper_program());
     cmd.arg(subcommand);
     cmd
+}
+
+/// The agent's own binary.
+#[cfg(not(test))]
+fn helper_program() -> std::path::PathBuf {
+    "/proc/self/exe".into()
+}
+
+/// In unit tests this process is the test harness: the helpers are the
+/// agent binary built beside it (see `pod::testing`).
+#[cfg(test)]
+fn helper_program() -> std::path::PathBuf {
+    crate::pod::testing::agent_binary()
 }
 
 /// Spawns `cmd` with `config` readable on fd 3 and, if `with_status`, a pipe

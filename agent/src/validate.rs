@@ -56,8 +56,10 @@ pub fn check(spec: &SandboxSpec) -> Result<(), String> {
             return Err(format!("invalid hostAliases hostname {bad:?}"));
         }
     }
-    if spec.containers.is_empty() || spec.containers.len() > MAX_CONTAINERS {
-        return Err(format!("a pod needs 1 to {MAX_CONTAINERS} containers"));
+    // No containers: just the sandbox, for containers created one at a
+    // time (CreateContainer).
+    if spec.containers.len() > MAX_CONTAINERS {
+        return Err(format!("a pod has at most {MAX_CONTAINERS} containers"));
     }
     let mut names = HashSet::new();
     for c in &spec.containers {

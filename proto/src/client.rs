@@ -13,6 +13,7 @@ use std::time::Duration;
 use protobuf::MessageField;
 use ttrpc::context::{self, Context};
 
+use crate::container::{ContainerStats, CreateContainer};
 use crate::convert::{event_from_pb, sandbox_status_from_pb, ConvertError};
 use crate::event::Event;
 use crate::pb::agent as pb;
@@ -295,7 +296,9 @@ impl AgentConn {
         Ok((!(reply.eof && reply.data.is_empty())).then_some(reply.data))
     }
 
-    /// Sends a signal to the exec'd process.
+    /// Sends a signal to the exec'd process (since protocol 2.2, or to the
+    /// init process of a container made by [`AgentConn::create_container`],
+    /// by its id).
     pub fn signal(&self, exec_id: &str, signal: u32) -> Result<()> {
         self.agent.signal_process(
             deadline(QUICK_CALL),
@@ -308,9 +311,10 @@ impl AgentConn {
         Ok(())
     }
 
-    /// Waits for the exec'd process to exit; its exit code (128+N for
-    /// signal N). Polls in [`LONG_POLL_MAX`] steps, so it waits as long as
-    /// the process runs.
+    /// Waits for the exec'd process to exit (since protocol 2.2, or for the
+    /// init process of a container made by [`AgentConn::create_container`],
+    /// by its id); its exit code (128+N for signal N). Polls in
+    /// [`LONG_POLL_MAX`] steps, so it waits as long as the process runs.
     pub fn wait(&self, exec_id: &str) -> Result<i32> {
         let req = pb::WaitProcessRequest {
             exec_id: exec_id.to_string(),
@@ -375,6 +379,112 @@ impl AgentConn {
             events,
             status,
             status_generation: reply.status_generation,
+        })
+    }
+
+    /// Creates a container from an OCI spec in the sandbox (not started).
+    /// Since protocol 2.2.
+    pub fn create_container(&self, request: &CreateContainer) -> Result<()> {
+        self.agent.create_container(
+            deadline(QUICK_CALL),
+            &pb::CreateContainerRequest::from(request),
+        )?;
+        Ok(())
+    }
+
+    /// Starts a created container's process. Since protocol 2.2.
+    pub fn start_container(&self, container_id: &str) -> Result<()> {
+        self.agent.start_container(
+            deadline(QUICK_CALL),
+            &pb::StartContainerRequest {
+                container_id: container_id.to_string(),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a container that does not run. Since protocol 2.2.
+    pub fn remove_container(&self, container_id: &str) -> Result<()> {
+        self.agent.remove_container(
+            deadline(QUICK_CALL),
+            &pb::RemoveContainerRequest {
+                container_id: container_id.to_string(),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    /// A container's usage, as far as its cgroup tells. Since protocol 2.2.
+    pub fn container_stats(&self, container_id: &str) -> Result<ContainerStats> {
+        let reply = self.agent.stats_container(
+            deadline(QUICK_CALL),
+            &pb::StatsContainerRequest {
+                container_id: container_id.to_string(),
+                ..Default::default()
+            },
+        )?;
+        Ok(reply.into())
+    }
+
+    /// Sets a container's limits from the OCI spec's `linux.resources`
+    /// (`resources` is its JSON). Since protocol 2.2.
+    pub fn update_container(&self, container_id: &str, resources: &[u8]) -> Result<()> {
+        self.agent.update_container(
+            deadline(QUICK_CALL),
+            &pb::UpdateContainerRequest {
+                container_id: container_id.to_string(),
+                resources: resources.to_vec(),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Starts `argv` in a container made by [`AgentConn::create_container`];
+    /// returns the exec id. Since protocol 2.2.
+    pub fn exec_in_container(
+        &self,
+        container_id: &str,
+        argv: &[String],
+        stdin: bool,
+    ) -> Result<String> {
+        let reply = self.agent.exec_process(
+            deadline(QUICK_CALL),
+            &pb::ExecProcessRequest {
+                container_id: container_id.to_string(),
+                argv: argv.to_vec(),
+                stdin,
+                ..Default::default()
+            },
+        )?;
+        Ok(reply.exec_id)
+    }
+
+    /// Reads the agent-kept log of a container made by
+    /// [`AgentConn::create_container`], like [`AgentConn::read_log`].
+    /// Since protocol 2.2.
+    pub fn read_container_log(
+        &self,
+        container_id: &str,
+        offset: u64,
+        follow: bool,
+    ) -> Result<LogChunk> {
+        let reply = self.agent.read_log(
+            deadline(POLL_CALL),
+            &pb::ReadLogRequest {
+                container_id: container_id.to_string(),
+                offset,
+                follow,
+                len: crate::limits::MAX_READ_CHUNK,
+                ..Default::default()
+            },
+        )?;
+        Ok(LogChunk {
+            data: reply.data,
+            next_offset: reply.next_offset,
+            end: reply.end,
         })
     }
 }

@@ -3,12 +3,13 @@
 //! It is ttrpc (containerd's RPC over a byte stream, the convention of
 //! kata-agent and of containerd shims) carrying protobuf messages defined in
 //! `protos/agent.proto`; the code is generated at build time. [`pb`] is the
-//! wire form; [`spec`], [`status`] and [`event`] are the typed forms both
-//! sides program against, and [`convert`] maps between them, checking
-//! every field of what comes off the wire. [`version`] is the exchange a
-//! client does first on each connection.
+//! wire form; [`spec`], [`status`], [`event`] and [`container`] are the
+//! typed forms both sides program against, and [`convert`] maps between
+//! them, checking every field of what comes off the wire. [`version`] is
+//! the exchange a client does first on each connection.
 
 pub mod client;
+pub mod container;
 pub mod convert;
 pub mod event;
 mod generated;
@@ -23,6 +24,7 @@ pub use generated::current as pb;
 pub use generated::v2_0 as pb_v2_0;
 
 pub use client::{AgentConn, AgentVersion, ClientError, EventBatch, LogChunk, OutputStream};
+pub use container::{ContainerLog, ContainerStats, CreateContainer};
 pub use convert::ConvertError;
 pub use event::{Event, EventType};
 pub use spec::{

@@ -1,5 +1,11 @@
-//! What the agent hands to its launch and exec helpers (JSON on fd 3), and
-//! what they report back (JSON lines on fd 4).
+//! What the agent hands to its launch and exec helpers besides the OCI
+//! spec (JSON on fd 3), and what they report back (JSON lines on fd 4).
+//!
+//! The launcher reads the container's spec from its bundle
+//! (`config.json`); [`LaunchRequest`] is only podvm's plumbing around it:
+//! where the bundle is, the overlay that makes its root, and the cgroup.
+//! The container's output goes to the launcher's stdout and stderr, which
+//! are the agent's log pipes.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -7,54 +13,35 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cgroup::CgroupDir;
 use crate::console::say;
 
 /// Longest report line read from a helper.
 const MAX_REPORT_LINE: u64 = 128 * 1024;
 
-/// The fully resolved process of a container (or of an exec in it).
+/// The process of a container (or of an exec in it): the OCI spec's.
+pub type ProcessConfig = oci_spec::runtime::Process;
+
+/// The overlay mounted as the container's root (at the spec's root path).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProcessConfig {
-    /// argv; argv[0] is looked up in the container's PATH if it has no `/`.
-    pub argv: Vec<String>,
-    /// `KEY=value` strings.
-    pub env: Vec<String>,
-    /// Absolute working directory inside the container.
-    pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-}
-
-impl ProcessConfig {
-    /// The value of `PATH` in this process's environment.
-    pub fn path_var(&self) -> Option<&str> {
-        self.env.iter().find_map(|e| e.strip_prefix("PATH="))
-    }
-}
-
-/// Everything the launcher needs to start one container.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LaunchConfig {
-    /// The container name, for messages.
-    pub name: String,
-    /// The sandbox holder; its IPC, UTS and network namespaces are joined.
-    pub sandbox_pid: i32,
-    /// Overlay layers and the mount point of the merged root.
+pub struct Overlay {
     pub lower: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
-    pub merged: PathBuf,
-    /// Files bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf.
-    pub hosts: PathBuf,
-    pub hostname: PathBuf,
-    pub resolv_conf: PathBuf,
-    /// The pod-wide tmpfs bind-mounted at /dev/shm.
-    pub shm: PathBuf,
-    /// The container's cgroup v2 directory, where cgroups are in use.
-    pub cgroup: Option<PathBuf>,
-    pub process: ProcessConfig,
+}
+
+/// What the launcher needs besides the spec.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchRequest {
+    /// The container's name or id, for messages.
+    pub name: String,
+    /// The bundle directory: `config.json` and the root.
+    pub bundle: PathBuf,
+    /// Mounted at the spec's root before anything else.
+    pub overlay: Option<Overlay>,
+    /// The cgroup the agent made for the container (its path relative to
+    /// the hierarchy is the spec's `linux.cgroupsPath`).
+    pub cgroup: Option<CgroupDir>,
 }
 
 /// Everything the exec helper needs.
@@ -62,7 +49,8 @@ pub struct LaunchConfig {
 pub struct ExecConfig {
     /// The container's PID 1 as the agent sees it; its namespaces are joined.
     pub pid: i32,
-    pub cgroup: Option<PathBuf>,
+    pub cgroup: Option<CgroupDir>,
+    /// The container's process with the exec's argv.
     pub process: ProcessConfig,
     /// Stdio is a terminal: the process makes it its controlling terminal
     /// in a session of its own.

@@ -1,7 +1,9 @@
-//! One run of a container, in CRI's two steps: [`create`] resolves its
-//! image and process; [`start`] prepares fresh overlay layers and a cgroup,
-//! starts the launcher helper with the container's output going to the log
-//! readers, and follows the launcher's reports.
+//! One run of a container, in CRI's two steps: [`create`] builds its OCI
+//! spec from the Kubernetes container, the image and the sandbox; [`start`]
+//! prepares fresh overlay layers, a cgroup and the bundle (`config.json`),
+//! and [`launch`]es it: the launcher helper runs the spec with the
+//! container's output going to the log readers, and its reports are
+//! followed. [`launch`] serves the CRI-style containers too.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -12,13 +14,16 @@ use std::thread::JoinHandle;
 
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
+use oci_spec::runtime::Spec;
 
-use super::config::{next_report, LaunchConfig, ProcessConfig, ShimReport};
-use super::spec::resolve_process;
+use super::config::{next_report, LaunchRequest, Overlay, ProcessConfig, ShimReport};
+use super::spec::build;
 use super::Container;
-use crate::cgroup::Cgroups;
+use crate::cgroup::{CgroupDir, Cgroups};
 use crate::ids::now_rfc3339;
 use crate::logs::{spawn_reader, LogSink, StdStream};
+use crate::oci::bundle;
+use crate::oci::sandbox::SandboxRefs;
 use crate::reaper::Exit;
 use crate::rootfs::{Images, RunLayers};
 use crate::sandbox::Sandbox;
@@ -33,19 +38,33 @@ pub struct LaunchContext<'a> {
     pub hostname: &'a str,
 }
 
+impl LaunchContext<'_> {
+    /// What a container takes from the sandbox.
+    pub fn sandbox_refs(&self) -> SandboxRefs {
+        SandboxRefs {
+            holder_pid: self.sandbox.holder_pid(),
+            hosts: self.sandbox.hosts.clone(),
+            hostname: self.sandbox.hostname.clone(),
+            resolv_conf: self.sandbox.resolv_conf.clone(),
+            shm: self.sandbox.shm.clone(),
+        }
+    }
+}
+
 /// A run that was created: what starting it needs.
 pub struct CreatedRun {
     /// The image's root, the overlay's lower layer.
     lower: PathBuf,
-    process: ProcessConfig,
+    spec: Spec,
 }
 
 /// A run whose process was executed.
 pub struct RunningContainer {
     pub pid: i32,
     pub started_at: String,
+    /// The spec's process (execs start from it).
     pub process: ProcessConfig,
-    pub cgroup: Option<PathBuf>,
+    pub cgroup: Option<CgroupDir>,
     reports: BufReader<File>,
     exit: Arc<Exit>,
     readers: Vec<JoinHandle<()>>,
@@ -90,8 +109,8 @@ pub fn create(ctx: &LaunchContext<'_>, container: &Container) -> Result<CreatedR
         .images
         .lower_dir(&spec.rootfs)
         .map_err(|e| e.to_string())?;
-    let process = resolve_process(spec, ctx.hostname, &lower).map_err(|e| e.to_string())?;
-    Ok(CreatedRun { lower, process })
+    let spec = build(spec, ctx.hostname, &ctx.sandbox_refs(), &lower).map_err(|e| e.to_string())?;
+    Ok(CreatedRun { lower, spec })
 }
 
 /// Starts `created` as run number `run` of `container` (containerd's
@@ -102,31 +121,58 @@ pub fn start(
     created: CreatedRun,
     run: u32,
 ) -> Result<RunningContainer, String> {
-    let spec = &container.spec;
-    let layers =
-        RunLayers::create(ctx.containers_dir, &spec.name, run).map_err(|e| e.to_string())?;
-    let cgroup = match ctx.cgroups.map(|c| c.create(&spec.name)).transpose() {
+    let name = &container.spec.name;
+    let layers = RunLayers::create(ctx.containers_dir, name, run).map_err(|e| e.to_string())?;
+    let cgroup = match ctx.cgroups.map(|c| c.create(name)).transpose() {
         Ok(c) => c,
         Err(e) => {
             layers.remove();
             return Err(format!("creating the container's cgroup: {e}"));
         }
     };
-    let config = LaunchConfig {
-        name: spec.name.clone(),
-        sandbox_pid: ctx.sandbox.holder_pid(),
+    let mut spec = created.spec;
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(ctx.cgroups.and_then(|c| c.relative_path(name)));
+    }
+    let sink = match LogSink::open(&container.log_path, Arc::clone(&container.wake)) {
+        Ok(sink) => Arc::new(sink),
+        Err(e) => {
+            layers.remove();
+            return Err(format!("opening the container's log: {e}"));
+        }
+    };
+    let overlay = Overlay {
         lower: created.lower,
         upper: layers.upper.clone(),
         work: layers.work.clone(),
-        merged: layers.merged.clone(),
-        hosts: ctx.sandbox.hosts.clone(),
-        hostname: ctx.sandbox.hostname.clone(),
-        resolv_conf: ctx.sandbox.resolv_conf.clone(),
-        shm: ctx.sandbox.shm.clone(),
-        cgroup,
-        process: created.process,
     };
-    match run_launcher(container, &config, layers.clone()) {
+    launch(name, &spec, layers, Some(overlay), cgroup, sink)
+}
+
+/// Writes `spec` into the bundle `layers.base` and runs it: the launcher
+/// mounts `overlay` at the spec's root, joins `cgroup` and the spec's
+/// namespaces and starts the process, whose output goes to `sink`. The
+/// layers are removed when the run ends (or fails to start).
+pub fn launch(
+    name: &str,
+    spec: &Spec,
+    layers: RunLayers,
+    overlay: Option<Overlay>,
+    cgroup: Option<CgroupDir>,
+    sink: Arc<LogSink>,
+) -> Result<RunningContainer, String> {
+    let process = spec.process().clone().unwrap_or_default();
+    if let Err(e) = bundle::write(&layers.base, spec) {
+        layers.remove();
+        return Err(format!("writing the container's bundle: {e}"));
+    }
+    let request = LaunchRequest {
+        name: name.to_string(),
+        bundle: layers.base.clone(),
+        overlay,
+        cgroup,
+    };
+    match run_launcher(&request, process, sink, layers.clone()) {
         Ok(outcome) => outcome,
         Err(e) => {
             layers.remove();
@@ -136,24 +182,21 @@ pub fn start(
 }
 
 fn run_launcher(
-    container: &Container,
-    config: &LaunchConfig,
+    request: &LaunchRequest,
+    process: ProcessConfig,
+    sink: Arc<LogSink>,
     layers: RunLayers,
 ) -> std::io::Result<Result<RunningContainer, String>> {
-    let config_json = serde_json::to_vec(config).map_err(std::io::Error::other)?;
+    let request_json = serde_json::to_vec(request).map_err(std::io::Error::other)?;
     let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)?;
     let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
-    let sink = Arc::new(LogSink::open(
-        &container.log_path,
-        Arc::clone(&container.wake),
-    )?);
 
     let mut cmd = helper_command(LAUNCH);
     cmd.current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::from(out_write))
         .stderr(Stdio::from(err_write));
-    let helper = spawn_helper(cmd, &config_json, true)?;
+    let helper = spawn_helper(cmd, &request_json, true)?;
     let readers = vec![
         spawn_reader(File::from(out_read), StdStream::Stdout, Arc::clone(&sink))?,
         spawn_reader(File::from(err_read), StdStream::Stderr, sink)?,
@@ -179,8 +222,8 @@ fn run_launcher(
         (None, Some(pid)) => Ok(Ok(RunningContainer {
             pid,
             started_at,
-            process: config.process.clone(),
-            cgroup: config.cgroup.clone(),
+            process,
+            cgroup: request.cgroup.clone(),
             reports,
             exit: helper.exit,
             readers,

@@ -33,7 +33,7 @@ use state::{RunExit, State, Terminated, TerminatedReason, WaitingReason};
 pub struct RunningInfo {
     /// The container's PID 1 in the agent's PID namespace.
     pub pid: i32,
-    pub cgroup: Option<PathBuf>,
+    pub cgroup: Option<crate::cgroup::CgroupDir>,
     pub process: ProcessConfig,
 }
 
@@ -327,14 +327,7 @@ pub mod tests {
             // Not a possible PID: nothing here signals it.
             pid: i32::MAX,
             cgroup: None,
-            process: ProcessConfig {
-                argv: vec!["app".into()],
-                env: Vec::new(),
-                cwd: "/".into(),
-                uid: 0,
-                gid: 0,
-                groups: Vec::new(),
-            },
+            process: ProcessConfig::default(),
         }
     }
 

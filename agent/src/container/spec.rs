@@ -1,35 +1,43 @@
-//! The container's process as Kubernetes defines it: argv from
-//! command/args/ENTRYPOINT/CMD with `$(VAR)` expansion, the environment, the
-//! working directory and the user.
+//! A Kubernetes container as the OCI runtime spec podvm runs, the way
+//! containerd's CRI plugin builds it: the process (argv from
+//! command/args/ENTRYPOINT/CMD with `$(VAR)` expansion, the environment,
+//! the working directory, the user from the image's `/etc/passwd`,
+//! containerd's capabilities and open-files limit, kubelet's BestEffort
+//! OOM score), the pod's hostname, containerd's mounts plus the sandbox's
+//! files, namespaces shared with the sandbox, masked and read-only paths.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use oci_spec::runtime::{Linux, LinuxResources, Process, Root, Spec, User};
 use podvm_proto::ContainerSpec;
 
-use super::config::ProcessConfig;
 use super::expand::expand;
 use super::user::{resolve_in, UserError, UserRequest};
+use crate::oci::defaults::{self, BEST_EFFORT_OOM_SCORE_ADJ, MASKED_PATHS, READONLY_PATHS};
+use crate::oci::sandbox::{self, SandboxRefs, ROOTFS};
 
 /// PATH used when neither the image nor the pod sets one (containerd's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Why a container's process could not be worked out.
+/// Why a container's spec could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum SpecError {
+pub enum BuildError {
     #[error("no command specified")]
     NoCommand,
     #[error(transparent)]
     User(#[from] UserError),
+    #[error("building the OCI spec: {0}")]
+    Oci(#[from] oci_spec::OciSpecError),
 }
 
-/// Resolves the whole process; `image_root` is the image's root filesystem
+/// The container's process; `image_root` is the image's root filesystem
 /// (for `/etc/passwd` and `/etc/group`).
-pub fn resolve_process(
+pub fn process(
     spec: &ContainerSpec,
     hostname: &str,
     image_root: &Path,
-) -> Result<ProcessConfig, SpecError> {
+) -> Result<Process, BuildError> {
     let identity = resolve_in(
         image_root,
         &UserRequest {
@@ -39,14 +47,64 @@ pub fn resolve_process(
             supplemental_groups: &spec.supplemental_groups,
         },
     )?;
-    Ok(ProcessConfig {
-        argv: argv(spec)?,
-        env: environment(spec, hostname),
-        cwd: working_dir(spec),
-        uid: identity.uid,
-        gid: identity.gid,
-        groups: identity.groups,
-    })
+    let mut user = User::default();
+    user.set_uid(identity.uid)
+        .set_gid(identity.gid)
+        .set_additional_gids(Some(identity.groups));
+    let mut process = Process::default();
+    process
+        .set_terminal(Some(false))
+        .set_user(user)
+        .set_args(Some(argv(spec)?))
+        .set_env(Some(environment(spec, hostname)))
+        .set_cwd(PathBuf::from(working_dir(spec)))
+        .set_capabilities(Some(defaults::capabilities()))
+        .set_rlimits(Some(defaults::rlimits()?))
+        .set_no_new_privileges(Some(false))
+        .set_oom_score_adj(Some(BEST_EFFORT_OOM_SCORE_ADJ));
+    Ok(process)
+}
+
+/// The whole spec of `spec` in the pod whose hostname is `hostname` and
+/// whose sandbox is `refs`; `linux.cgroupsPath` is set when the container
+/// gets its cgroup.
+pub fn build(
+    spec: &ContainerSpec,
+    hostname: &str,
+    refs: &SandboxRefs,
+    image_root: &Path,
+) -> Result<Spec, BuildError> {
+    let mut root = Root::default();
+    root.set_path(PathBuf::from(ROOTFS))
+        .set_readonly(Some(false));
+    let mut mounts = defaults::standard_mounts();
+    for destination in [
+        "/etc/hosts",
+        "/etc/hostname",
+        "/etc/resolv.conf",
+        "/dev/shm",
+    ] {
+        if let Some(file) = refs.file_for(Path::new(destination)) {
+            mounts.push(defaults::bind(destination, file));
+        }
+    }
+    let mut linux = Linux::default();
+    linux
+        .set_namespaces(Some(refs.namespaces()))
+        // Empty until pod resources are supported.
+        .set_resources(Some(LinuxResources::default()))
+        .set_masked_paths(Some(MASKED_PATHS.iter().map(|p| p.to_string()).collect()))
+        .set_readonly_paths(Some(READONLY_PATHS.iter().map(|p| p.to_string()).collect()));
+    let mut out = Spec::default();
+    out.set_version(defaults::OCI_VERSION.to_string())
+        .set_process(Some(process(spec, hostname, image_root)?))
+        .set_root(Some(root))
+        .set_hostname(Some(hostname.to_string()))
+        .set_mounts(Some(mounts))
+        .set_annotations(None)
+        .set_linux(Some(linux));
+    sandbox::bind(&mut out, refs, None);
+    Ok(out)
 }
 
 /// The pod-declared environment with `$(VAR)` references to earlier entries
@@ -63,7 +121,7 @@ fn pod_env(spec: &ContainerSpec) -> HashMap<String, String> {
 /// Kubernetes' rules: no command and no args → ENTRYPOINT+CMD; command →
 /// command (+args); args only → ENTRYPOINT+args. `$(VAR)` in command and
 /// args is expanded from the pod-declared environment.
-pub fn argv(spec: &ContainerSpec) -> Result<Vec<String>, SpecError> {
+pub fn argv(spec: &ContainerSpec) -> Result<Vec<String>, BuildError> {
     let vars = pod_env(spec);
     let lookup = |name: &str| vars.get(name).map(String::as_str);
     let expanded =
@@ -84,7 +142,7 @@ pub fn argv(spec: &ContainerSpec) -> Result<Vec<String>, SpecError> {
         }
     };
     if argv.first().is_none_or(|a| a.is_empty()) {
-        return Err(SpecError::NoCommand);
+        return Err(BuildError::NoCommand);
     }
     Ok(argv)
 }
@@ -200,7 +258,7 @@ mod tests {
         let mut empty = spec(&[], &[]);
         empty.image_config.entrypoint.clear();
         empty.image_config.cmd.clear();
-        assert!(matches!(argv(&empty), Err(SpecError::NoCommand)));
+        assert!(matches!(argv(&empty), Err(BuildError::NoCommand)));
     }
 
     #[test]
@@ -233,5 +291,234 @@ mod tests {
         s.working_dir = None;
         s.image_config.working_dir = None;
         assert_eq!(working_dir(&s), "/");
+    }
+
+    fn image_root() -> tempfile::TempDir {
+        let image = tempfile::tempdir().unwrap();
+        std::fs::create_dir(image.path().join("etc")).unwrap();
+        std::fs::write(
+            image.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            image.path().join("etc/group"),
+            "app:x:1000:\nextra:x:2000:app\n",
+        )
+        .unwrap();
+        image
+    }
+
+    fn refs() -> SandboxRefs {
+        SandboxRefs {
+            holder_pid: 4242,
+            hosts: "/run/podvm/sandbox/hosts".into(),
+            hostname: "/run/podvm/sandbox/hostname".into(),
+            resolv_conf: "/run/podvm/sandbox/resolv.conf".into(),
+            shm: "/run/podvm/sandbox/shm".into(),
+        }
+    }
+
+    fn sorted(v: &serde_json::Value) -> Vec<String> {
+        let mut list: Vec<String> = v
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        list.sort();
+        list
+    }
+
+    #[test]
+    fn the_oci_spec_of_a_kubernetes_container() {
+        use serde_json::json;
+        let image = image_root();
+        let mut c = spec(&["/bin/server"], &["--port", "80"]);
+        c.image_config.user = Some("app".into());
+        c.supplemental_groups = vec![3000];
+        let built = build(&c, "pod-host", &refs(), image.path()).unwrap();
+        crate::oci::check::check(&built).unwrap();
+        let j = serde_json::to_value(&built).unwrap();
+
+        assert_eq!(j["ociVersion"], defaults::OCI_VERSION);
+        assert_eq!(j["hostname"], "pod-host");
+        assert_eq!(j["root"], json!({"path": "rootfs", "readonly": false}));
+        let p = &j["process"];
+        assert_eq!(p["terminal"], false);
+        assert_eq!(p["args"], json!(["/bin/server", "--port", "80"]));
+        assert_eq!(p["cwd"], "/imgdir");
+        assert_eq!(
+            p["env"],
+            json!([
+                "PATH=/img/bin",
+                "HOSTNAME=pod-host",
+                "IMG=1",
+                "SHARED=pod",
+                "GREETING=hi pod $(IMG) $(SHARED)"
+            ])
+        );
+        assert_eq!(
+            p["user"],
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [1000, 2000, 3000]})
+        );
+        assert_eq!(p["noNewPrivileges"], false);
+        assert_eq!(p["oomScoreAdj"], 1000);
+        assert_eq!(
+            p["rlimits"],
+            json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}])
+        );
+        let containerd_caps = [
+            "CAP_AUDIT_WRITE",
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_FOWNER",
+            "CAP_FSETID",
+            "CAP_KILL",
+            "CAP_MKNOD",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_RAW",
+            "CAP_SETFCAP",
+            "CAP_SETGID",
+            "CAP_SETPCAP",
+            "CAP_SETUID",
+            "CAP_SYS_CHROOT",
+        ];
+        for set in ["bounding", "effective", "permitted"] {
+            assert_eq!(sorted(&p["capabilities"][set]), containerd_caps, "{set}");
+        }
+        assert!(p["capabilities"].get("inheritable").is_none());
+        assert!(p["capabilities"].get("ambient").is_none());
+
+        let mounts: Vec<(String, String, String, String)> = j["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["destination"].as_str().unwrap().into(),
+                    m["type"].as_str().unwrap().into(),
+                    m["source"].as_str().unwrap().into(),
+                    sorted(&m["options"]).join(","),
+                )
+            })
+            .collect();
+        let m = |d: &str, t: &str, s: &str, o: &str| (d.into(), t.into(), s.into(), o.into());
+        assert_eq!(
+            mounts,
+            [
+                m("/proc", "proc", "proc", "nodev,noexec,nosuid"),
+                m(
+                    "/dev",
+                    "tmpfs",
+                    "tmpfs",
+                    "mode=755,nosuid,size=65536k,strictatime"
+                ),
+                m(
+                    "/dev/pts",
+                    "devpts",
+                    "devpts",
+                    "gid=5,mode=0620,newinstance,noexec,nosuid,ptmxmode=0666"
+                ),
+                m("/dev/mqueue", "mqueue", "mqueue", "nodev,noexec,nosuid"),
+                m("/sys", "sysfs", "sysfs", "nodev,noexec,nosuid,ro"),
+                m(
+                    "/sys/fs/cgroup",
+                    "cgroup",
+                    "cgroup",
+                    "nodev,noexec,nosuid,relatime,ro"
+                ),
+                m(
+                    "/etc/hosts",
+                    "bind",
+                    "/run/podvm/sandbox/hosts",
+                    "rbind,rprivate,rw"
+                ),
+                m(
+                    "/etc/hostname",
+                    "bind",
+                    "/run/podvm/sandbox/hostname",
+                    "rbind,rprivate,rw"
+                ),
+                m(
+                    "/etc/resolv.conf",
+                    "bind",
+                    "/run/podvm/sandbox/resolv.conf",
+                    "rbind,rprivate,rw"
+                ),
+                m(
+                    "/dev/shm",
+                    "bind",
+                    "/run/podvm/sandbox/shm",
+                    "rbind,rprivate,rw"
+                ),
+            ]
+        );
+
+        let l = &j["linux"];
+        assert_eq!(
+            l["namespaces"],
+            json!([
+                {"type": "pid"},
+                {"type": "ipc", "path": "/proc/4242/ns/ipc"},
+                {"type": "uts", "path": "/proc/4242/ns/uts"},
+                {"type": "mount"},
+                {"type": "network", "path": "/proc/4242/ns/net"},
+            ])
+        );
+        assert_eq!(l["resources"], json!({}));
+        assert!(l.get("cgroupsPath").is_none());
+        assert_eq!(
+            l["readonlyPaths"],
+            json!([
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger"
+            ])
+        );
+        let masked = sorted(&l["maskedPaths"]);
+        for path in [
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/timer_list",
+            "/sys/firmware",
+        ] {
+            assert!(
+                masked.iter().any(|m| m == path),
+                "{path} not masked: {masked:?}"
+            );
+        }
+        assert_eq!(masked.len(), 11);
+    }
+
+    #[test]
+    fn user_resolution_in_the_spec() {
+        let image = image_root();
+        let uid_gid = |c: &ContainerSpec| {
+            let p = process(c, "h", image.path()).unwrap();
+            let u = p.user();
+            (
+                u.uid(),
+                u.gid(),
+                u.additional_gids().clone().unwrap_or_default(),
+            )
+        };
+        let mut c = spec(&["x"], &[]);
+        assert_eq!(uid_gid(&c), (0, 0, vec![0]));
+        c.image_config.user = Some("app:extra".into());
+        assert_eq!(uid_gid(&c), (1000, 2000, vec![2000]));
+        c.run_as_user = Some(1234);
+        c.run_as_group = Some(55);
+        c.supplemental_groups = vec![7, 55];
+        assert_eq!(uid_gid(&c), (1234, 55, vec![55, 7]));
+        c.run_as_user = None;
+        c.run_as_group = None;
+        c.image_config.user = Some("nobody".into());
+        assert!(matches!(
+            process(&c, "h", image.path()),
+            Err(BuildError::User(UserError::NoSuchUser(_)))
+        ));
     }
 }

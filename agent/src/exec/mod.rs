@@ -10,6 +10,7 @@
 
 mod output;
 mod process;
+pub mod run;
 mod terminal;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use podvm_proto::limits::MAX_WRITE_CHUNK;
 
-use crate::container::Container;
+use crate::container::{Container, RunningInfo};
 use crate::ids::random_id;
 use crate::logs::StdStream;
 pub use output::Chunk;
@@ -126,12 +127,22 @@ impl Execs {
         argv: Vec<String>,
         options: ExecOptions,
     ) -> Result<String, ExecError> {
+        self.start_in(container.name(), container.running(), argv, options)
+    }
+
+    /// Starts `argv` in the container named `container`, which runs as
+    /// `running` (`None`: it does not run); returns the new exec's id.
+    pub fn start_in(
+        &self,
+        container: &str,
+        running: Option<RunningInfo>,
+        argv: Vec<String>,
+        options: ExecOptions,
+    ) -> Result<String, ExecError> {
         if argv.first().is_none_or(String::is_empty) {
             return Err(ExecError::NoCommand);
         }
-        if container.running().is_none() {
-            return Err(ExecError::NotRunning(container.name().to_string()));
-        }
+        let running = running.ok_or_else(|| ExecError::NotRunning(container.to_string()))?;
         let reservation = {
             let mut table = self.lock();
             if table.live.len() + table.starting >= MAX_EXECS && !table.evict_one() {
@@ -140,7 +151,7 @@ impl Execs {
             table.starting += 1;
             Reservation(self)
         };
-        let exec = Exec::start(container, argv, options)?;
+        let exec = Exec::start_in(running, argv, options)?;
         let id = random_id().map_err(ExecError::Spawn)?;
         let mut table = self.lock();
         let serial = table.next_serial;

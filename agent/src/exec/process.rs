@@ -21,7 +21,7 @@ use super::output::{spawn_pump, Output, OUTPUT_BUFFER};
 use super::terminal::{self, open_in_container, Pty, WinSize};
 use super::ExecError;
 use crate::container::config::{next_report, ExecConfig, ShimReport};
-use crate::container::Container;
+use crate::container::{Container, RunningInfo};
 use crate::logs::StdStream;
 use crate::reaper::Exit;
 use crate::spawn::{helper_command, spawn_helper, EXEC};
@@ -112,16 +112,31 @@ impl Exec {
         let running = container
             .running()
             .ok_or_else(|| ExecError::NotRunning(container.name().to_string()))?;
+        Exec::start_in(running, argv, options)
+    }
+
+    /// Starts `argv` in the running container `running`: its spec's
+    /// process with `argv` instead of its args (the environment, working
+    /// directory, user, capabilities and limits are the container's).
+    pub fn start_in(
+        running: RunningInfo,
+        argv: Vec<String>,
+        options: ExecOptions,
+    ) -> Result<Exec, ExecError> {
         let mut process = running.process;
-        process.argv = argv;
+        process.set_args(Some(argv));
         let pty = options
             .terminal
             .map(|size| open_in_container(running.pid, size))
             .transpose()
             .map_err(ExecError::Terminal)?;
-        if pty.is_some() && !process.env.iter().any(|e| e.starts_with("TERM=")) {
-            // As containerd does for a process on a terminal.
-            process.env.push("TERM=xterm".into());
+        process.set_terminal(Some(pty.is_some()));
+        if pty.is_some() {
+            let env = process.env_mut().get_or_insert_with(Vec::new);
+            if !env.iter().any(|e| e.starts_with("TERM=")) {
+                // As containerd does for a process on a terminal.
+                env.push("TERM=xterm".into());
+            }
         }
         let config = ExecConfig {
             pid: running.pid,
@@ -277,6 +292,11 @@ impl Exec {
     /// signal N), or `None` while it still runs.
     pub fn wait(&self, hold: Duration) -> Option<i32> {
         self.exit.wait_timeout(hold).map(|s| s.code())
+    }
+
+    /// The process as the agent sees it, once the helper started it.
+    pub fn pid(&self) -> Option<Pid> {
+        self.pid
     }
 
     pub fn exited(&self) -> bool {

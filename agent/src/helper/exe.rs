@@ -1,13 +1,21 @@
-//! Becoming the container's process: executable lookup in the container's
-//! PATH, groups, gid, uid, working directory, then `execve`.
+//! Becoming the container's process as its OCI spec says: executable
+//! lookup in the container's PATH, resource limits, OOM score, umask,
+//! capability bounding set, groups, gid, uid, the other capability sets,
+//! working directory, no-new-privileges, then `execve`.
 
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use anyhow::Context;
+use nix::sys::prctl;
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, execve, setgid, setgroups, setuid, Gid, Uid};
+use oci_spec::runtime::{PosixRlimitType, Process};
 
-use crate::container::config::ProcessConfig;
+use super::caps;
+use crate::oci;
 
 /// Why the process could not be executed.
 #[derive(Debug)]
@@ -64,40 +72,98 @@ fn cstrings(list: &[String]) -> Result<Vec<CString>, ExecFailure> {
         .collect()
 }
 
-/// Looks up the executable, switches to the process's identity and working
-/// directory and executes it. Returns only on failure.
-pub fn become_process(process: &ProcessConfig) -> ExecFailure {
-    let Some(argv0) = process.argv.first() else {
+/// The resource of an OCI rlimit type.
+fn resource(typ: PosixRlimitType) -> Resource {
+    match typ {
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+    }
+}
+
+/// Everything before the identity change: limits, OOM score, umask and
+/// the bounding set (these need the helper's privileges).
+fn before_identity(process: &Process) -> anyhow::Result<()> {
+    for limit in process.rlimits().iter().flatten() {
+        setrlimit(resource(limit.typ()), limit.soft(), limit.hard())
+            .with_context(|| format!("setting {:?}", limit.typ()))?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .context("setting oom_score_adj")?;
+    }
+    if let Some(mask) = process.user().umask() {
+        umask(Mode::from_bits_truncate(mask));
+    }
+    if let Some(spec) = process.capabilities() {
+        caps::limit_bounding(spec)?;
+        // The permitted set survives setuid; `caps::set_sets` trims it.
+        prctl::set_keepcaps(true).context("keeping capabilities across setuid")?;
+    }
+    Ok(())
+}
+
+/// Groups, gid and uid; then the capability sets and the working directory.
+fn identity(process: &Process) -> anyhow::Result<()> {
+    let user = process.user();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    setgroups(&groups).context("setgroups")?;
+    setgid(Gid::from_raw(user.gid())).with_context(|| format!("setgid {}", user.gid()))?;
+    setuid(Uid::from_raw(user.uid())).with_context(|| format!("setuid {}", user.uid()))?;
+    if let Some(spec) = process.capabilities() {
+        prctl::set_keepcaps(false).context("clearing keep-capabilities")?;
+        caps::set_sets(spec)?;
+    }
+    let cwd = process.cwd();
+    chdir(cwd).with_context(|| {
+        format!(
+            "chdir to cwd ({:?}) set in config.json failed",
+            cwd.display().to_string()
+        )
+    })?;
+    if process.no_new_privileges() == Some(true) {
+        prctl::set_no_new_privs().context("setting no_new_privs")?;
+    }
+    Ok(())
+}
+
+/// Looks up the executable, becomes the process the spec describes and
+/// executes it. Returns only on failure.
+pub fn become_process(process: &Process) -> ExecFailure {
+    let args = oci::args(process);
+    let Some(argv0) = args.first() else {
         return ExecFailure::other("no command specified".into());
     };
-    let exe = match lookup(argv0, process.path_var()) {
+    let exe = match lookup(argv0, oci::path_var(process)) {
         Ok(exe) => exe,
         Err(e) => return e,
     };
-    let (exe_c, argv, env) = match (
-        CString::new(exe.as_bytes()),
-        cstrings(&process.argv),
-        cstrings(&process.env),
-    ) {
+    let env = process.env().as_deref().unwrap_or_default();
+    let (exe_c, argv, env) = match (CString::new(exe.as_bytes()), cstrings(args), cstrings(env)) {
         (Ok(e), Ok(a), Ok(v)) => (e, a, v),
         (_, Err(e), _) | (_, _, Err(e)) => return e,
         (Err(_), _, _) => return ExecFailure::other(format!("{exe:?} contains a NUL byte")),
     };
-    let groups: Vec<Gid> = process.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    if let Err(e) = setgroups(&groups) {
-        return ExecFailure::other(format!("setgroups: {e}"));
-    }
-    if let Err(e) = setgid(Gid::from_raw(process.gid)) {
-        return ExecFailure::other(format!("setgid {}: {e}", process.gid));
-    }
-    if let Err(e) = setuid(Uid::from_raw(process.uid)) {
-        return ExecFailure::other(format!("setuid {}: {e}", process.uid));
-    }
-    if let Err(e) = chdir(process.cwd.as_str()) {
-        return ExecFailure::other(format!(
-            "chdir to cwd ({:?}) set in config.json failed: {e}",
-            process.cwd
-        ));
+    if let Err(e) = before_identity(process).and_then(|()| identity(process)) {
+        return ExecFailure::other(format!("{e:#}"));
     }
     let err = match execve(&exe_c, &argv, &env) {
         Err(e) => e,

@@ -1,6 +1,7 @@
 //! The exec helper (`__podvm_exec`): joins a running container's cgroup and
 //! namespaces, forks (to be inside its PID namespace), and the child becomes
-//! the requested process with the container's identity. Stdio is the
+//! the requested process: the container's spec process with the exec's
+//! argv (its environment, working directory, user, capabilities, limits). Stdio is the
 //! agent's pipes, or a terminal (then the process leads a new session with
 //! it as controlling terminal). It reports the process's PID on fd 4 (one
 //! [`ShimReport::Pid`] line), so the agent can signal it directly. Exits
@@ -33,8 +34,7 @@ fn run() -> anyhow::Result<i32> {
     let cfg: ExecConfig = read_config()?;
     let status = inherited_fd(STATUS_FD).context("no status descriptor")?;
     if let Some(cgroup) = &cfg.cgroup {
-        std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string())
-            .with_context(|| format!("joining cgroup {}", cgroup.display()))?;
+        cgroup.join(std::process::id())?;
     }
     namespaces::join(cfg.pid, namespaces::CONTAINER)?;
     block_signals().context("blocking signals")?;

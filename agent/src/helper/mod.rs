@@ -1,13 +1,17 @@
 //! The helper processes: fresh copies of the agent binary started with a
 //! hidden subcommand (see [`crate::spawn`]) for the work that needs a
-//! single-threaded process: the sandbox holder, the container launcher and
-//! the exec helper.
+//! single-threaded process: the sandbox holder, the container launcher (it
+//! runs a container's OCI spec, as runc would) and the exec helper.
 
+mod caps;
 mod container_init;
+mod devices;
 mod exe;
 pub mod exec;
+mod mount_options;
 mod mounts;
 mod namespaces;
+mod paths;
 pub mod pause;
 pub mod shim;
 mod supervise;

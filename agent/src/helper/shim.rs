@@ -1,21 +1,25 @@
-//! The container launcher (`__podvm_launch`): joins the sandbox's IPC, UTS
-//! and network namespaces, unshares mount and PID namespaces, forks the
-//! container's PID 1 and stays as its parent, forwarding signals and
-//! reporting on fd 4 (JSON lines, see [`ShimReport`]): the PID, whether the
-//! exec worked, and finally how PID 1 ended. Exits with PID 1's exit code
-//! (128+N if killed by signal N).
+//! The container launcher (`__podvm_launch`), podvm's runc: it reads the
+//! container's OCI spec from its bundle (the [`LaunchRequest`] on fd 3
+//! says where, and brings the overlay and the cgroup), joins the cgroup,
+//! enters the spec's namespaces, forks the container's PID 1 and stays as
+//! its parent, forwarding signals and reporting on fd 4 (JSON lines, see
+//! [`ShimReport`]): the PID, whether the exec worked, and finally how PID 1
+//! ended. Exits with PID 1's exit code (128+N if killed by signal N).
 
 use std::fs::File;
 use std::io::{Read, Write};
 
 use anyhow::Context;
 use nix::fcntl::OFlag;
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::unistd::{fork, pipe2, ForkResult};
 
+use super::container_init::{self, InitConfig};
+use super::mounts::MountContext;
 use super::supervise::{block_signals, supervise};
-use super::{container_init, namespaces, read_config};
-use crate::container::config::{LaunchConfig, ShimReport};
+use super::{namespaces, read_config};
+use crate::container::config::{LaunchRequest, ShimReport};
+use crate::oci::bundle;
 use crate::spawn::{inherited_fd, STATUS_FD};
 
 /// Exit code when the container could not be started.
@@ -52,14 +56,22 @@ pub fn main() -> i32 {
 }
 
 fn run(status: &mut File) -> anyhow::Result<i32> {
-    let cfg: LaunchConfig = read_config()?;
-    if let Some(cgroup) = &cfg.cgroup {
-        std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string())
-            .with_context(|| format!("joining cgroup {}", cgroup.display()))?;
+    let req: LaunchRequest = read_config()?;
+    let spec = bundle::read(&req.bundle).context("reading the container's spec")?;
+    let process = spec.process().as_ref().context("the spec has no process")?;
+    let root = bundle::root_path(&req.bundle, &spec);
+    if let Some(cgroup) = &req.cgroup {
+        cgroup.join(std::process::id())?;
     }
-    namespaces::join(cfg.sandbox_pid, namespaces::SANDBOX)?;
-    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID)
-        .context("unsharing mount and PID namespaces")?;
+    let listed = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let created = namespaces::enter(&listed)?;
+    if !created.contains(CloneFlags::CLONE_NEWNS) {
+        anyhow::bail!("{}: the spec has no new mount namespace", req.name);
+    }
     let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC).context("creating the error pipe")?;
     block_signals().context("blocking signals")?;
     // SAFETY: the launcher is single-threaded (a fresh process that started
@@ -67,7 +79,17 @@ fn run(status: &mut File) -> anyhow::Result<i32> {
     match unsafe { fork() }.context("forking the container's PID 1")? {
         ForkResult::Child => {
             drop(err_read);
-            container_init::run(&cfg, File::from(err_write))
+            let init = InitConfig {
+                spec: &spec,
+                process,
+                overlay: req.overlay.as_ref(),
+                mounts: MountContext {
+                    root: &root,
+                    cgroup: req.cgroup.as_ref(),
+                    cgroupns: created.contains(CloneFlags::CLONE_NEWCGROUP),
+                },
+            };
+            container_init::run(&init, File::from(err_write))
         }
         ForkResult::Parent { child } => {
             drop(err_write);

@@ -1,11 +1,14 @@
 //! `ExecProcess` and the calls on an exec: stdin, output, signals, exit.
+//! Since 2.2 an exec may run in a container of the container-level API
+//! (`container_id`), and `SignalProcess` and `WaitProcess` take such a
+//! container's id as exec id: its init process.
 
 use std::time::Duration;
 
 use podvm_proto::limits::MAX_READ_CHUNK;
 use podvm_proto::pb::agent as pb;
 
-use super::status::status;
+use super::status::{rpc_error, status};
 use crate::agent::Agent;
 use crate::exec::{ExecError, ExecOptions, WinSize};
 use crate::logs::StdStream;
@@ -29,7 +32,6 @@ fn win_size(rows: u32, cols: u32, zero_is_default: bool) -> Result<WinSize, Exec
 }
 
 pub fn start(agent: &Agent, req: pb::ExecProcessRequest) -> ttrpc::Result<pb::ExecProcessResponse> {
-    let container = agent.container(&req.container).map_err(status)?;
     let terminal = req
         .tty
         .then(|| win_size(req.rows, req.cols, true))
@@ -39,10 +41,25 @@ pub fn start(agent: &Agent, req: pb::ExecProcessRequest) -> ttrpc::Result<pb::Ex
         stdin: req.stdin,
         terminal,
     };
-    let exec_id = agent
-        .execs()
-        .start(&container, req.argv, options)
-        .map_err(status)?;
+    let exec_id = if req.container_id.is_empty() {
+        let container = agent.container(&req.container).map_err(status)?;
+        agent.execs().start(&container, req.argv, options)
+    } else {
+        if !req.container.is_empty() {
+            return Err(rpc_error(
+                ttrpc::Code::INVALID_ARGUMENT,
+                "container and container_id: only one may be given",
+            ));
+        }
+        let container = agent.cri().get(&req.container_id).map_err(status)?;
+        agent.execs().start_in(
+            &req.container_id,
+            container.running_info(),
+            req.argv,
+            options,
+        )
+    }
+    .map_err(status)?;
     Ok(pb::ExecProcessResponse {
         exec_id,
         ..Default::default()
@@ -101,10 +118,17 @@ pub fn read(
 }
 
 pub fn signal(agent: &Agent, req: &pb::SignalProcessRequest) -> ttrpc::Result<pb::Empty> {
-    agent
-        .execs()
-        .signal(&req.exec_id, req.signal)
-        .map_err(status)?;
+    if agent.cri().contains(&req.exec_id) {
+        agent
+            .cri()
+            .signal(&req.exec_id, req.signal)
+            .map_err(status)?;
+    } else {
+        agent
+            .execs()
+            .signal(&req.exec_id, req.signal)
+            .map_err(status)?;
+    }
     Ok(pb::Empty::default())
 }
 
@@ -113,7 +137,12 @@ pub fn wait(
     req: &pb::WaitProcessRequest,
     hold: Duration,
 ) -> ttrpc::Result<pb::WaitProcessResponse> {
-    let exit_code = agent.execs().wait(&req.exec_id, hold).map_err(status)?;
+    let exit_code = match agent.cri().get(&req.exec_id) {
+        Ok(container) => container
+            .wait(hold)
+            .ok_or_else(|| status(ExecError::StillRunning))?,
+        Err(_) => agent.execs().wait(&req.exec_id, hold).map_err(status)?,
+    };
     Ok(pb::WaitProcessResponse {
         exit_code,
         ..Default::default()

@@ -1,4 +1,6 @@
-//! `ReadLog`: a container's CRI log from an offset (see `log_read`).
+//! `ReadLog`: a container's CRI log from an offset (see `log_read`): a
+//! pod container's by name, or (since 2.2) a container of the
+//! container-level API by id.
 
 use std::time::Duration;
 
@@ -13,17 +15,19 @@ pub fn read(
     req: pb::ReadLogRequest,
     hold: Duration,
 ) -> ttrpc::Result<pb::ReadLogResponse> {
-    let container = agent.container(&req.container).map_err(status)?;
-    let chunk = read_log(
-        &container,
-        &LogRequest {
-            offset: req.offset,
-            tail_lines: req.tail_lines,
-            follow: req.follow,
-            len: req.len,
-        },
-        hold,
-    )
+    let request = LogRequest {
+        offset: req.offset,
+        tail_lines: req.tail_lines,
+        follow: req.follow,
+        len: req.len,
+    };
+    let chunk = if req.container_id.is_empty() {
+        let container = agent.container(&req.container).map_err(status)?;
+        read_log(&*container, &request, hold)
+    } else {
+        let container = agent.cri().get(&req.container_id).map_err(status)?;
+        read_log(&*container, &request, hold)
+    }
     .map_err(status)?;
     Ok(pb::ReadLogResponse {
         data: chunk.data,

@@ -3,6 +3,7 @@
 //! of [`limits`]. The handlers here are one line each; the work is in the
 //! files named after each group of calls, which call into the agent.
 
+mod containers;
 mod events;
 mod exec;
 mod health;
@@ -149,6 +150,46 @@ impl podvm_proto::pb::agent_ttrpc::Agent for AgentService {
         req: pb::WaitProcessRequest,
     ) -> ttrpc::Result<pb::WaitProcessResponse> {
         exec::wait(&self.agent, &req, hold(ctx))
+    }
+
+    fn create_container(
+        &self,
+        _ctx: &TtrpcContext,
+        req: pb::CreateContainerRequest,
+    ) -> ttrpc::Result<pb::Empty> {
+        containers::create(&self.agent, req)
+    }
+
+    fn start_container(
+        &self,
+        _ctx: &TtrpcContext,
+        req: pb::StartContainerRequest,
+    ) -> ttrpc::Result<pb::Empty> {
+        containers::start(&self.agent, &req)
+    }
+
+    fn remove_container(
+        &self,
+        _ctx: &TtrpcContext,
+        req: pb::RemoveContainerRequest,
+    ) -> ttrpc::Result<pb::Empty> {
+        containers::remove(&self.agent, &req)
+    }
+
+    fn stats_container(
+        &self,
+        _ctx: &TtrpcContext,
+        req: pb::StatsContainerRequest,
+    ) -> ttrpc::Result<pb::StatsContainerResponse> {
+        containers::stats(&self.agent, &req)
+    }
+
+    fn update_container(
+        &self,
+        _ctx: &TtrpcContext,
+        req: pb::UpdateContainerRequest,
+    ) -> ttrpc::Result<pb::Empty> {
+        containers::update(&self.agent, &req)
     }
 
     fn read_log(

@@ -6,8 +6,11 @@ use std::fmt::Display;
 use ttrpc::Code;
 
 use crate::agent::AgentError;
+use crate::cgroup::resources::ResourceError;
+use crate::cri::CriError;
 use crate::exec::ExecError;
 use crate::log_read::LogReadError;
+use crate::rootfs::RootfsError;
 
 /// A ttrpc error answer.
 pub fn rpc_error(code: Code, message: impl Display) -> ttrpc::Error {
@@ -48,6 +51,37 @@ impl StatusCode for ExecError {
             | ExecError::Write(_)
             | ExecError::Signal(_)
             | ExecError::Terminal(_) => Code::INTERNAL,
+        }
+    }
+}
+
+impl StatusCode for CriError {
+    fn code(&self) -> Code {
+        match self {
+            CriError::BadId(_)
+            | CriError::Spec(_)
+            | CriError::Log { .. }
+            | CriError::BadSignal(_) => Code::INVALID_ARGUMENT,
+            CriError::AlreadyExists(_) => Code::ALREADY_EXISTS,
+            CriError::NotFound(_) => Code::NOT_FOUND,
+            CriError::TooMany => Code::RESOURCE_EXHAUSTED,
+            CriError::NoSandbox | CriError::SandboxStopped | CriError::WrongPhase { .. } => {
+                Code::FAILED_PRECONDITION
+            }
+            CriError::Resources(e) => match e {
+                ResourceError::Invalid { .. } => Code::INVALID_ARGUMENT,
+                ResourceError::MissingController(_) => Code::FAILED_PRECONDITION,
+                ResourceError::Write { .. } => Code::INTERNAL,
+            },
+            CriError::Rootfs(e) => match e {
+                RootfsError::BadDirectory(_) | RootfsError::BadSource(..) => Code::INVALID_ARGUMENT,
+                RootfsError::NoDevice(_) => Code::NOT_FOUND,
+                RootfsError::Mount { .. } | RootfsError::Io { .. } => Code::INTERNAL,
+            },
+            // The container's process could not be started as its spec
+            // says (runc's failures are containerd's UNKNOWN).
+            CriError::Start { .. } => Code::UNKNOWN,
+            CriError::Internal(_) => Code::INTERNAL,
         }
     }
 }
@@ -102,6 +136,19 @@ mod tests {
         assert_eq!(
             code_of(status(AgentError::AlreadyCreated)).0,
             Code::FAILED_PRECONDITION
+        );
+        assert_eq!(
+            code_of(status(CriError::Resources(
+                ResourceError::MissingController("memory")
+            ))),
+            (
+                Code::FAILED_PRECONDITION,
+                "resources: the memory cgroup controller is not available to the container".into()
+            )
+        );
+        assert_eq!(
+            code_of(status(CriError::AlreadyExists("c".into()))).0,
+            Code::ALREADY_EXISTS
         );
     }
 }

@@ -1,14 +1,17 @@
 //! Conversions between the typed forms ([`crate::spec`], [`crate::status`],
-//! [`crate::event`]) and the protobuf messages ([`crate::pb`]).
+//! [`crate::event`], [`crate::container`]) and the protobuf messages
+//! ([`crate::pb`]).
 //!
 //! Typed → wire cannot fail. Wire → typed checks what protobuf cannot: a
 //! required message or enum that is missing or unknown is an error naming
 //! the field (`sandbox.containers[1].rootfs`), like the API server's.
 
+mod container;
 mod event;
 mod spec;
 mod status;
 
+pub use container::create_container_from_pb;
 pub use event::event_from_pb;
 pub use spec::sandbox_from_pb;
 pub use status::sandbox_status_from_pb;

@@ -36,20 +36,42 @@ impl From<&SandboxSpec> for pb::SandboxSpec {
     }
 }
 
+/// A root filesystem source on the wire.
+pub(crate) fn rootfs_to_pb(rootfs: &RootfsSource) -> pb::Rootfs {
+    let source = match rootfs {
+        RootfsSource::BlockSerial { serial, fstype } => {
+            pb::rootfs::Source::Block(pb::BlockRootfs {
+                serial: serial.clone(),
+                fstype: fstype.clone(),
+                ..Default::default()
+            })
+        }
+        RootfsSource::Directory { path } => {
+            pb::rootfs::Source::Directory(path.to_string_lossy().into_owned())
+        }
+    };
+    pb::Rootfs {
+        source: Some(source),
+        ..Default::default()
+    }
+}
+
+/// A root filesystem source off the wire (`field` names it).
+pub(crate) fn rootfs_from_pb(rootfs: Option<pb::Rootfs>, field: &str) -> Result<RootfsSource> {
+    match rootfs.and_then(|r| r.source) {
+        Some(pb::rootfs::Source::Block(b)) => Ok(RootfsSource::BlockSerial {
+            serial: b.serial,
+            fstype: b.fstype,
+        }),
+        Some(pb::rootfs::Source::Directory(path)) => {
+            Ok(RootfsSource::Directory { path: path.into() })
+        }
+        None => Err(ConvertError::required(field)),
+    }
+}
+
 impl From<&ContainerSpec> for pb::ContainerSpec {
     fn from(c: &ContainerSpec) -> Self {
-        let source = match &c.rootfs {
-            RootfsSource::BlockSerial { serial, fstype } => {
-                pb::rootfs::Source::Block(pb::BlockRootfs {
-                    serial: serial.clone(),
-                    fstype: fstype.clone(),
-                    ..Default::default()
-                })
-            }
-            RootfsSource::Directory { path } => {
-                pb::rootfs::Source::Directory(path.to_string_lossy().into_owned())
-            }
-        };
         pb::ContainerSpec {
             name: c.name.clone(),
             image: c.image.clone(),
@@ -62,10 +84,7 @@ impl From<&ContainerSpec> for pb::ContainerSpec {
                 user: c.image_config.user.clone(),
                 ..Default::default()
             }),
-            rootfs: MessageField::some(pb::Rootfs {
-                source: Some(source),
-                ..Default::default()
-            }),
+            rootfs: MessageField::some(rootfs_to_pb(&c.rootfs)),
             command: c.command.clone(),
             args: c.args.clone(),
             env: c
@@ -129,14 +148,7 @@ pub fn sandbox_from_pb(s: pb::SandboxSpec, field: &str) -> Result<SandboxSpec> {
 
 fn container_from_pb(c: pb::ContainerSpec, field: &str) -> Result<ContainerSpec> {
     let image_config = c.image_config.into_option().unwrap_or_default();
-    let rootfs = match c.rootfs.into_option().and_then(|r| r.source) {
-        Some(pb::rootfs::Source::Block(b)) => RootfsSource::BlockSerial {
-            serial: b.serial,
-            fstype: b.fstype,
-        },
-        Some(pb::rootfs::Source::Directory(path)) => RootfsSource::Directory { path: path.into() },
-        None => return Err(ConvertError::required(format!("{field}.rootfs"))),
-    };
+    let rootfs = rootfs_from_pb(c.rootfs.into_option(), &format!("{field}.rootfs"))?;
     Ok(ContainerSpec {
         name: c.name,
         image: c.image,
