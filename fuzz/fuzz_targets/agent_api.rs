@@ -9,7 +9,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use podvm_proto::convert::{event_from_pb, sandbox_from_pb, sandbox_status_from_pb};
+use podvm_proto::convert::{
+    create_container_from_pb, event_from_pb, sandbox_from_pb, sandbox_status_from_pb,
+};
 use podvm_proto::pb::agent as pb;
 use protobuf::Message;
 use ttrpc::proto::{Codec, MESSAGE_HEADER_LENGTH, MESSAGE_LENGTH_MAX};
@@ -25,6 +27,20 @@ fn request(method: &str, payload: &[u8]) {
                 }
             }
         }
+        "CreateContainer" => {
+            if let Ok(req) = pb::CreateContainerRequest::parse_from_bytes(payload) {
+                if let Ok(create) = create_container_from_pb(req) {
+                    // The OCI runtime spec travels as JSON; the agent
+                    // decodes it with oci-spec before its own checks.
+                    let _ = serde_json::from_slice::<oci_spec::runtime::Spec>(&create.oci_spec);
+                }
+            }
+        }
+        "StartContainer" => drop(pb::StartContainerRequest::parse_from_bytes(payload)),
+        "RemoveContainer" => drop(pb::RemoveContainerRequest::parse_from_bytes(payload)),
+        "StatsContainer" => drop(pb::StatsContainerRequest::parse_from_bytes(payload)),
+        "UpdateContainer" => drop(pb::UpdateContainerRequest::parse_from_bytes(payload)),
+        "TtyWinResize" => drop(pb::TtyWinResizeRequest::parse_from_bytes(payload)),
         "ExecProcess" => drop(pb::ExecProcessRequest::parse_from_bytes(payload)),
         "WriteStdin" => drop(pb::WriteStreamRequest::parse_from_bytes(payload)),
         "CloseStdin" => drop(pb::CloseStdinRequest::parse_from_bytes(payload)),
@@ -55,14 +71,19 @@ fn response(payload: &[u8]) {
     let _ = pb::ReadStreamResponse::parse_from_bytes(payload);
     let _ = pb::ReadLogResponse::parse_from_bytes(payload);
     let _ = pb::VersionResponse::parse_from_bytes(payload);
+    let _ = pb::StatsContainerResponse::parse_from_bytes(payload);
+    // An OCI spec, as the agent decodes CreateContainer's JSON.
+    let _ = serde_json::from_slice::<oci_spec::runtime::Spec>(payload);
 }
 
 fuzz_target!(|data: &[u8]| {
     // The method names are taken from the input too: the first byte picks
     // one, so the fuzzer reaches every decoder with any payload.
-    const METHODS: [&str; 12] = [
+    const METHODS: [&str; 18] = [
         "CreateSandbox", "ExecProcess", "WriteStdin", "CloseStdin", "ReadStdout",
-        "SignalProcess", "WaitProcess", "ReadLog", "GetEvents", "StopSandbox", "Version", "Nope",
+        "SignalProcess", "WaitProcess", "ReadLog", "GetEvents", "StopSandbox", "Version",
+        "CreateContainer", "StartContainer", "RemoveContainer", "StatsContainer",
+        "UpdateContainer", "TtyWinResize", "Nope",
     ];
     let Some((&pick, mut rest)) = data.split_first() else { return };
     request(METHODS[pick as usize % METHODS.len()], rest);

@@ -338,17 +338,19 @@ impl AgentConn {
         tail_lines: Option<u64>,
         follow: bool,
     ) -> Result<LogChunk> {
-        let reply = self.agent.read_log(
-            deadline(POLL_CALL),
-            &pb::ReadLogRequest {
-                container: container.to_string(),
-                offset,
-                tail_lines,
-                follow,
-                len: crate::limits::MAX_READ_CHUNK,
-                ..Default::default()
-            },
-        )?;
+        self.log_chunk(pb::ReadLogRequest {
+            container: container.to_string(),
+            offset,
+            tail_lines,
+            follow,
+            ..Default::default()
+        })
+    }
+
+    /// One `ReadLog` call (the chunk size filled in).
+    fn log_chunk(&self, mut req: pb::ReadLogRequest) -> Result<LogChunk> {
+        req.len = crate::limits::MAX_READ_CHUNK;
+        let reply = self.agent.read_log(deadline(POLL_CALL), &req)?;
         Ok(LogChunk {
             data: reply.data,
             next_offset: reply.next_offset,
@@ -471,20 +473,11 @@ impl AgentConn {
         offset: u64,
         follow: bool,
     ) -> Result<LogChunk> {
-        let reply = self.agent.read_log(
-            deadline(POLL_CALL),
-            &pb::ReadLogRequest {
-                container_id: container_id.to_string(),
-                offset,
-                follow,
-                len: crate::limits::MAX_READ_CHUNK,
-                ..Default::default()
-            },
-        )?;
-        Ok(LogChunk {
-            data: reply.data,
-            next_offset: reply.next_offset,
-            end: reply.end,
+        self.log_chunk(pb::ReadLogRequest {
+            container_id: container_id.to_string(),
+            offset,
+            follow,
+            ..Default::default()
         })
     }
 }

@@ -46,8 +46,7 @@ impl PodManager {
         name: &str,
         dir: &Path,
     ) -> Result<PodRecord> {
-        let (namespace, name, dir) = (namespace.to_string(), name.to_string(), dir.to_path_buf());
-        self.claim(&namespace, &name, &dir)?;
+        self.claim(namespace, name, dir)?;
         plan.vm.run_dir = dir.join("vm");
         let record = PodRecord {
             pod,
@@ -58,14 +57,14 @@ impl PodManager {
             watch: WatchCursor::default(),
         };
         let written = plan
-            .save(&dir)
+            .save(dir)
             .and_then(|()| self.state.save(&record))
-            .and_then(|()| self.launcher.launch(&namespace, &name, &dir));
+            .and_then(|()| self.launcher.launch(namespace, name, dir));
         if let Err(e) = written {
-            let _ = self.state.remove(&namespace, &name);
+            let _ = self.state.remove(namespace, name);
             return Err(e.into());
         }
-        self.await_start(&namespace, &name, &dir)
+        self.await_start(namespace, name, dir)
     }
 
     /// Takes the pod's folder. One left without a record by an `apply`

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::*;
-use crate::hypervisor::{Hypervisor, HypervisorKind, TrackedProcess, VmConfig, VmRecord};
+use crate::hypervisor::{Hypervisor, TrackedProcess, VmConfig, VmRecord};
 use crate::owner::fakes::{wait_until, FailAt, FakeAgent, FakeDialer, FakeHypervisor};
 use crate::owner::{LaunchPlan, Lifecycle, OwnerDeps};
 
@@ -111,29 +111,8 @@ fn pod(name: &str) -> Pod {
 }
 
 fn plan() -> LaunchPlan {
-    LaunchPlan {
-        sandbox: podvm_proto::SandboxSpec {
-            name: "web".into(),
-            namespace: "default".into(),
-            uid: "u".into(),
-            hostname: "web".into(),
-            host_aliases: vec![],
-            restart_policy: podvm_proto::RestartPolicy::Always,
-            termination_grace_period_seconds: 1,
-            containers: vec![],
-        },
-        vm: VmConfig {
-            kernel: "/nonexistent/vmlinux".into(),
-            initrd: "/nonexistent/initrd".into(),
-            cmdline: String::new(),
-            memory_mib: 64,
-            vcpus: 1,
-            disks: vec![],
-            run_dir: "/overwritten/by/create".into(),
-        },
-        hypervisor: HypervisorKind::Qemu,
-        boot_timeout_secs: 5,
-    }
+    // The manager moves the VM's folder into the pod's.
+    crate::owner::fakes::plan(std::path::Path::new("/overwritten/by/create"))
 }
 
 fn lifecycle(s: &Setup, name: &str) -> Option<Lifecycle> {

@@ -124,6 +124,33 @@ impl AgentDialer for FakeDialer {
     }
 }
 
+/// A launch plan for the fake hypervisor (its VM runs under `dir/vm`).
+pub fn plan(dir: &std::path::Path) -> super::plan::LaunchPlan {
+    super::plan::LaunchPlan {
+        sandbox: SandboxSpec {
+            name: "web".into(),
+            namespace: "default".into(),
+            uid: "u".into(),
+            hostname: "web".into(),
+            host_aliases: vec![],
+            restart_policy: podvm_proto::RestartPolicy::Always,
+            termination_grace_period_seconds: 1,
+            containers: vec![],
+        },
+        vm: VmConfig {
+            kernel: "/nonexistent/vmlinux".into(),
+            initrd: "/nonexistent/initrd".into(),
+            cmdline: String::new(),
+            memory_mib: 64,
+            vcpus: 1,
+            disks: vec![],
+            run_dir: dir.join("vm"),
+        },
+        hypervisor: crate::hypervisor::HypervisorKind::Qemu,
+        boot_timeout_secs: 5,
+    }
+}
+
 /// Waits (on progress, with a last-resort limit) until `done`.
 pub fn wait_until(what: &str, done: impl Fn() -> bool) {
     let limit = Instant::now() + Duration::from_secs(120);

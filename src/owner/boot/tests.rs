@@ -1,34 +1,7 @@
 use std::cell::RefCell;
 
 use super::*;
-use crate::owner::fakes::{FailAt, FakeAgent, FakeDialer, FakeHypervisor};
-use crate::owner::plan::LaunchPlan;
-
-fn plan(dir: &std::path::Path) -> LaunchPlan {
-    LaunchPlan {
-        sandbox: podvm_proto::SandboxSpec {
-            name: "web".into(),
-            namespace: "default".into(),
-            uid: "u".into(),
-            hostname: "web".into(),
-            host_aliases: vec![],
-            restart_policy: podvm_proto::RestartPolicy::Always,
-            termination_grace_period_seconds: 1,
-            containers: vec![],
-        },
-        vm: crate::hypervisor::VmConfig {
-            kernel: "/nonexistent/vmlinux".into(),
-            initrd: "/nonexistent/initrd".into(),
-            cmdline: String::new(),
-            memory_mib: 64,
-            vcpus: 1,
-            disks: vec![],
-            run_dir: dir.join("vm"),
-        },
-        hypervisor: crate::hypervisor::HypervisorKind::Qemu,
-        boot_timeout_secs: 5,
-    }
-}
+use crate::owner::fakes::{plan, FailAt, FakeAgent, FakeDialer, FakeHypervisor};
 
 /// Boots with a failure at `at` (in the hypervisor, the dial, the agent or
 /// the recording of the VM); returns the outcome and the VM it recorded.
