@@ -182,12 +182,28 @@ where
             .map_err(ExecError::Thread)?;
     }
     drop(done_tx);
+    // The wait runs alongside the output pumps (the agent keeps serving
+    // the streams to their end after answering it), saving a round trip
+    // at the end; its answer is used once both streams ended.
+    let (wait_tx, wait_rx) = mpsc::channel();
+    {
+        let (api, id) = (api.clone(), exec_id.clone());
+        thread::Builder::new()
+            .name("exec-wait".into())
+            .spawn(move || {
+                let _ = wait_tx.send(api.wait(&id));
+            })
+            .map_err(ExecError::Thread)?;
+    }
     // Both streams to their end; the first failure ends the exec at once
     // (the other pump may be blocked on a stream that never ends).
     for _ in 0..2 {
         done_rx.recv().map_err(|_| ExecError::PumpLost)??;
     }
-    api.wait(&exec_id).map_err(ExecError::Wait)
+    wait_rx
+        .recv()
+        .map_err(|_| ExecError::PumpLost)?
+        .map_err(ExecError::Wait)
 }
 
 /// Copies `input` to the process's stdin as it arrives, in chunks of at

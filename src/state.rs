@@ -131,13 +131,17 @@ impl StateDir {
     }
 
     /// Removes a pod's folder and everything in it.
+    /// The folder is first renamed aside (atomically: from then on the
+    /// pod is gone for every reader, never half there), then removed.
     pub fn remove(&self, namespace: &str, name: &str) -> Result<()> {
         let dir = self.pod_dir(namespace, name);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("cannot remove {}", dir.display())),
+        let aside = dir.with_file_name(format!(".{name}.removing.{}", std::process::id()));
+        match fs::rename(&dir, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", dir.display())),
         }
+        fs::remove_dir_all(&aside).with_context(|| format!("cannot remove {}", aside.display()))
     }
 }
 
@@ -151,7 +155,9 @@ fn read_names(dir: &Path) -> Result<Vec<String>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            if let Some(n) = entry.file_name().to_str() {
+            // Dot names are ours (a pod being removed); no namespace or
+            // pod name can start with a dot.
+            if let Some(n) = entry.file_name().to_str().filter(|n| !n.starts_with('.')) {
                 names.push(n.to_string());
             }
         }

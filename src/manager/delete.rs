@@ -68,10 +68,16 @@ impl PodManager {
                 continue;
             }
             // No owner (never had one, was killed, or just died): do it here.
-            let Some(_owner_lock) = locks::take(&dir.join(locks::OWNER_LOCK), false)? else {
+            let owner_lock = match locks::take(&dir.join(locks::OWNER_LOCK), false) {
+                Ok(lock) => lock,
+                // The owner removed the pod meanwhile.
+                Err(_) if !dir.exists() => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let Some(_owner_lock) = owner_lock else {
                 continue;
             };
-            if !dir.exists() {
+            if !dir.join("pod.json").exists() {
                 return Ok(());
             }
             let record = self.state.load(namespace, name)?;
