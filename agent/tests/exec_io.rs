@@ -107,13 +107,7 @@ fn binary_output_survives_exec_and_the_log() {
 #[test]
 fn read_and_wait_semantics() {
     require_env!();
-    let agent = TestAgent::start();
-    agent.create(pod(vec![container(
-        "app",
-        &agent.rootfs,
-        &["sleep", "1000"],
-    )]));
-    agent.wait_running("app");
+    let agent = TestAgent::with_sleeper("app");
     let conn = agent.conn();
 
     // Output, then end of stream; the exit code; then the exec is gone.
@@ -186,13 +180,7 @@ fn read_and_wait_semantics() {
 #[test]
 fn long_polls_answer_before_the_client_deadline() {
     require_env!();
-    let agent = TestAgent::start();
-    agent.create(pod(vec![container(
-        "app",
-        &agent.rootfs,
-        &["sleep", "1000"],
-    )]));
-    agent.wait_running("app");
+    let agent = TestAgent::with_sleeper("app");
     let conn = agent.conn();
     let id = conn.exec("app", &argv(&["sleep", "1000"]), false).unwrap();
     // A raw client with a 6 s deadline: the agent holds the polls for
@@ -228,13 +216,7 @@ fn long_polls_answer_before_the_client_deadline() {
 #[test]
 fn exec_limits() {
     require_env!();
-    let agent = TestAgent::start();
-    agent.create(pod(vec![container(
-        "app",
-        &agent.rootfs,
-        &["sleep", "1000"],
-    )]));
-    agent.wait_running("app");
+    let agent = TestAgent::with_sleeper("app");
     let conn = agent.conn();
     let too_big = vec![0u8; podvm_proto::limits::MAX_WRITE_CHUNK + 1];
     let id = conn.exec("app", &argv(&["cat"]), true).unwrap();
@@ -293,13 +275,7 @@ fn read_until(conn: &podvm_proto::AgentConn, id: &str, needle: &[u8]) -> Vec<u8>
 #[test]
 fn exec_on_a_terminal() {
     require_env!();
-    let agent = TestAgent::start();
-    agent.create(pod(vec![container(
-        "app",
-        &agent.rootfs,
-        &["sleep", "1000"],
-    )]));
-    agent.wait_running("app");
+    let agent = TestAgent::with_sleeper("app");
     let conn = agent.conn();
 
     // Stdio is a terminal of the container's own devpts, of the asked

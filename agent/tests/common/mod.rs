@@ -162,6 +162,19 @@ impl TestAgent {
         Self::start_with_env(&[])
     }
 
+    /// An agent whose pod has one container `name` running `sleep 1000`,
+    /// returned once that container runs.
+    pub fn with_sleeper(name: &str) -> TestAgent {
+        let agent = Self::start();
+        agent.create(pod(vec![container(
+            name,
+            &agent.rootfs,
+            &["sleep", "1000"],
+        )]));
+        agent.wait_running(name);
+        agent
+    }
+
     /// A raw connection (nothing said yet).
     pub fn connect(&self) -> UnixStream {
         let s = UnixStream::connect(&self.socket).unwrap();
