@@ -50,18 +50,47 @@ impl PodManager {
             &dir.join(DELETE_FILE),
             &serde_json::to_vec(&request).map_err(anyhow::Error::from)?,
         )?;
-        let mut signalled: Option<TrackedProcess> = None;
+        // Whichever owner the pod had when we started; it must be gone too
+        // when delete returns (nothing of the pod may be left).
+        let mut owners: Vec<TrackedProcess> = read_owner(&dir).into_iter().collect();
+        let result = self.take_down(namespace, name, &dir, &mut owners);
+        // An owner run on a thread of this very process (the unit tests'
+        // owners) ends with its thread; never wait for ourselves.
+        owners.retain(|o| u32::try_from(o.pid).ok() != Some(std::process::id()));
+        for owner in &owners {
+            while owner.is_alive() {
+                owner.reap_if_child();
+                thread::sleep(POLL);
+            }
+        }
+        result
+    }
+
+    /// Has the owner take the pod down, or does it here when there is no
+    /// owner; `owners` gets every owner signalled.
+    fn take_down(
+        &self,
+        namespace: &str,
+        name: &str,
+        dir: &std::path::Path,
+        owners: &mut Vec<TrackedProcess>,
+    ) -> Result<()> {
+        let mut signalled = false;
         loop {
             if !dir.exists() {
                 return Ok(());
             }
-            if locks::owner_alive(&dir) {
-                if signalled.is_none() {
-                    let owner = read_owner(&dir)?;
-                    owner.signal(Signal::SIGTERM);
-                    signalled = Some(owner);
+            if locks::owner_alive(dir) {
+                if !signalled {
+                    // An owner that has just started writes its identity
+                    // right after taking its lock: look again shortly.
+                    if let Some(owner) = read_owner(dir) {
+                        owner.signal(Signal::SIGTERM);
+                        owners.push(owner);
+                        signalled = true;
+                    }
                 }
-                if let Some(owner) = &signalled {
+                for owner in owners.iter() {
                     owner.reap_if_child();
                 }
                 thread::sleep(POLL);
@@ -87,16 +116,14 @@ impl PodManager {
                 .filter(|vm| vm.is_running())
                 .and_then(|vm| self.dialer.dial(vm, Instant::now() + DIAL_LIMIT).ok());
             let keeper = Keeper::new(self.state.clone(), record);
-            tear_down(&self.state, &dir, &keeper, vm.as_ref(), agent.as_deref())?;
+            tear_down(&self.state, dir, &keeper, vm.as_ref(), agent.as_deref())?;
             return Ok(());
         }
     }
 }
 
-fn read_owner(dir: &std::path::Path) -> Result<TrackedProcess> {
-    let path = dir.join(OWNER_FILE);
-    let data =
-        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&data)
-        .map_err(|e| ManagerError::Other(anyhow::anyhow!("corrupt {}: {e}", path.display())))
+/// The owner the pod's folder names, if it names one.
+fn read_owner(dir: &std::path::Path) -> Option<TrackedProcess> {
+    let data = std::fs::read(dir.join(OWNER_FILE)).ok()?;
+    serde_json::from_slice(&data).ok()
 }
