@@ -178,28 +178,39 @@ fn the_same_name_twice_is_refused_and_debris_is_reclaimed() {
     record.vm.unwrap().processes[0].signal(nix::sys::signal::Signal::SIGKILL);
 }
 
-#[test]
-fn a_pod_without_an_owner_is_taken_over_not_booted_again() {
-    let s = setup(FailAt::Nowhere);
-    // A running VM whose owner is gone: what a killed owner leaves.
-    let hv = FakeHypervisor {
-        fail: FailAt::Nowhere,
-    };
-    let dir = s.manager.state.create_pod_dir("default", "web").unwrap();
+/// What a killed owner leaves: the pod's folder with its plan, a running
+/// fake VM and a `Running` record, and no owner.
+fn orphaned_pod(
+    s: &Setup,
+    name: &str,
+) -> (std::path::PathBuf, LaunchPlan, crate::state::PodRecord) {
+    let dir = s.manager.state.create_pod_dir("default", name).unwrap();
     let mut p = plan();
     p.vm.run_dir = dir.join("vm");
     std::fs::create_dir_all(&p.vm.run_dir).unwrap();
     p.save(&dir).unwrap();
-    let vm = hv.start(&p.vm).unwrap();
-    let mut record = crate::state::PodRecord {
-        pod: pod("web"),
-        vm: Some(vm.clone()),
+    let vm = FakeHypervisor {
+        fail: FailAt::Nowhere,
+    }
+    .start(&p.vm)
+    .unwrap();
+    let record = crate::state::PodRecord {
+        pod: pod(name),
+        vm: Some(vm),
         last_status: None,
         lifecycle: Lifecycle::Running,
         events: vec![],
         watch: Default::default(),
     };
     s.manager.state.save(&record).unwrap();
+    (dir, p, record)
+}
+
+#[test]
+fn a_pod_without_an_owner_is_taken_over_not_booted_again() {
+    let s = setup(FailAt::Nowhere);
+    let (dir, mut p, mut record) = orphaned_pod(&s, "web");
+    let vm = record.vm.clone().unwrap();
     s.manager.get("default", "web").unwrap();
     wait_until("the new owner", || crate::owner::locks::owner_alive(&dir));
     assert_eq!(s.launched.load(Ordering::SeqCst), 1);
@@ -235,23 +246,8 @@ fn a_pod_without_an_owner_is_taken_over_not_booted_again() {
 #[test]
 fn delete_without_an_owner_stops_the_pod_and_removes_everything() {
     let s = setup(FailAt::Nowhere);
-    let hv = FakeHypervisor {
-        fail: FailAt::Nowhere,
-    };
-    let dir = s.manager.state.create_pod_dir("default", "web").unwrap();
-    std::fs::create_dir_all(dir.join("vm")).unwrap();
-    let mut config = plan().vm;
-    config.run_dir = dir.join("vm");
-    let vm = hv.start(&config).unwrap();
-    let record = crate::state::PodRecord {
-        pod: pod("web"),
-        vm: Some(vm.clone()),
-        last_status: None,
-        lifecycle: Lifecycle::Running,
-        events: vec![],
-        watch: Default::default(),
-    };
-    s.manager.state.save(&record).unwrap();
+    let (dir, _, record) = orphaned_pod(&s, "web");
+    let vm = record.vm.unwrap();
     s.manager.delete("default", "web", Some(0)).unwrap();
     assert!(!dir.exists());
     assert!(!vm.processes[0].is_alive());
