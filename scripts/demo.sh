@@ -26,15 +26,20 @@ $podvm image load -i target/test-images/busybox-oci.tar
 $podvm image ls
 step "podvm apply -f examples/demo-pod.yaml"
 time $podvm apply -f examples/demo-pod.yaml
-sleep 2
-step "podvm get pods"
+step "podvm get pods (until the readiness probe passes)"
+for _ in $(seq 600); do
+  $podvm get pods demo | grep -q ' 1/1 ' && break
+  sleep 0.2
+done
 $podvm get pods
-step "podvm get events (kept by the pod's owner)"
-$podvm get events
-step "podvm logs demo -c hello"
+step "podvm describe pod demo"
+$podvm describe pod demo
+step "podvm logs demo -c hello (the init container)"
 $podvm logs demo -c hello
-step "podvm exec demo -c web -- sh -c 'hostname; cat /etc/hosts; id'"
-$podvm exec demo -c web -- sh -c 'hostname; cat /etc/hosts; id'
+step "podvm exec demo -c web -- wget -qO- http://127.0.0.1:8080/index.html"
+$podvm exec demo -c web -- wget -qO- http://127.0.0.1:8080/index.html
+step "podvm exec demo -c web -- sh -c 'hostname; cat /etc/hosts; id; cat /tmp/started'"
+$podvm exec demo -c web -- sh -c 'hostname; cat /etc/hosts; id; cat /tmp/started'
 step "podvm get pod demo -o yaml (status)"
 $podvm get pod demo -o yaml | sed -n '/^status:/,$p'
 step "podvm delete pod demo"

@@ -45,6 +45,10 @@ pub enum Command {
     Logs(LogsArgs),
     /// Run a command in a running container.
     Exec(ExecArgs),
+    /// Show a pod in detail: containers, conditions, volumes, events.
+    Describe(DescribeArgs),
+    /// Set conditions of a pod's readiness gates (`--subresource=status`).
+    Patch(PatchArgs),
     /// Delete a pod: stop its containers and its VM, remove its state.
     Delete(DeleteArgs),
     /// Manage the local image store.
@@ -179,10 +183,60 @@ pub struct DeleteArgs {
     pub name: String,
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,
-    /// Seconds containers get between SIGTERM and SIGKILL (default: the
-    /// pod's terminationGracePeriodSeconds).
+    /// Seconds containers get between SIGTERM and SIGKILL; negative: the
+    /// pod's terminationGracePeriodSeconds. 0 only with --force (else it
+    /// is taken as 1).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub grace_period: i64,
+    /// With --grace-period=0 (or none): kill the containers at once,
+    /// without their preStop hooks, and do not wait for them.
     #[arg(long)]
-    pub grace_period: Option<u64>,
+    pub force: bool,
+    /// Stop at once: the same as --grace-period=1.
+    #[arg(long)]
+    pub now: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    pub resource: Resource,
+    pub name: String,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+}
+
+/// `patch --type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PatchType {
+    /// RFC 7386 JSON merge patch: lists are replaced.
+    Merge,
+    /// Kubernetes' strategic merge patch: conditions merge by type.
+    Strategic,
+    /// RFC 6902 JSON patch (not supported).
+    Json,
+}
+
+/// The subresource `patch` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Subresource {
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    pub resource: Resource,
+    pub name: String,
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Only `status`: the conditions of readiness gates.
+    #[arg(long, value_enum)]
+    pub subresource: Option<Subresource>,
+    #[arg(long = "type", value_enum, default_value = "strategic")]
+    pub patch_type: PatchType,
+    /// The patch (JSON or YAML), e.g.
+    /// '{"status":{"conditions":[{"type":"example.com/gate","status":"True"}]}}'.
+    #[arg(short = 'p', long = "patch")]
+    pub patch: String,
 }
 
 #[derive(Debug, Subcommand)]

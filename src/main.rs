@@ -7,6 +7,7 @@
 mod agent_client;
 mod cli;
 mod commands;
+mod describe;
 mod exec_session;
 mod guest;
 mod hypervisor;
@@ -16,6 +17,7 @@ mod owner;
 mod pod_status;
 mod pod_watch;
 mod sandbox;
+mod scratch;
 mod state;
 mod terminal;
 
@@ -47,6 +49,8 @@ fn main() -> ExitCode {
         Command::Get(a) => commands::get::run(&ctx, a).map(|_| 0),
         Command::Logs(a) => commands::logs::run(&ctx, a).map(|_| 0),
         Command::Exec(a) => commands::exec::run(&ctx, a),
+        Command::Describe(a) => commands::describe::run(&ctx, a).map(|_| 0),
+        Command::Patch(a) => commands::patch::run(&ctx, a).map(|_| 0),
         Command::Delete(a) => commands::delete::run(&ctx, a).map(|_| 0),
         Command::Image(c) => commands::image::run(&ctx, c).map(|_| 0),
         Command::Bench(a) => commands::bench::run(&ctx, a).map(|_| 0),

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! <state-dir>/pods/<namespace>/<name>/pod.json      PodRecord, written atomically
+//!                                     /conditions.json  conditions set by `patch`, Ready's mark
 //!                                     /vm/…         sockets, console.log, VM process files
 //! ```
 //! Records are written to a temporary file, fsynced and renamed, so a crash
@@ -91,9 +92,12 @@ impl StateDir {
 
     pub fn save(&self, record: &PodRecord) -> Result<()> {
         let (ns, name) = crate::manifest::pod_key(&record.pod)?;
-        let path = self.pod_dir(&ns, &name).join("pod.json");
+        let dir = self.pod_dir(&ns, &name);
         let data = serde_json::to_vec_pretty(record).context("cannot encode pod record")?;
-        write_atomic(&path, &data)
+        write_atomic(&dir.join("pod.json"), &data)?;
+        // `Ready` follows the agent's `ContainersReady` and the pod's
+        // readiness gates; its transition is marked beside the record.
+        crate::pod_status::track_ready(&dir, record)
     }
 
     pub fn load(&self, namespace: &str, name: &str) -> Result<PodRecord> {

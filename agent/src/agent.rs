@@ -137,8 +137,10 @@ impl Agent {
         Ok(())
     }
 
-    /// Stops every container: SIGTERM, `grace` (at most [`MAX_GRACE`]),
-    /// SIGKILL; then the sandbox.
+    /// Stops every container: preStop, the stop signal, `grace` (at most
+    /// [`MAX_GRACE`]), SIGKILL; then the sandbox. A grace period of zero
+    /// is an immediate stop (SIGKILL, no preStop), as `kubectl delete
+    /// --grace-period=0 --force` asks.
     pub fn stop_sandbox(&self, grace: Duration) {
         let _guard = self
             .lifecycle
@@ -147,7 +149,7 @@ impl Agent {
         if let Some(pod) = self.pod() {
             say!("stopping sandbox {}/{}", pod.spec.namespace, pod.spec.name);
             self.cri.stop_all(grace.min(MAX_GRACE));
-            pod.stop(grace.min(MAX_GRACE));
+            pod.stop(grace.min(MAX_GRACE), grace.is_zero());
         }
     }
 

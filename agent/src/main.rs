@@ -25,6 +25,8 @@ mod init;
 mod log_read;
 mod logs;
 mod mountinfo;
+// Probes enter the pod's network namespace themselves; tests run code there.
+#[cfg(test)]
 mod netns;
 mod oci;
 mod pod;
@@ -35,6 +37,7 @@ mod rundir;
 mod sandbox;
 mod spawn;
 mod validate;
+mod volume;
 mod wake;
 
 use std::path::Path;

@@ -116,36 +116,8 @@ impl Images {
         Ok(target)
     }
 
-    /// `/dev/<name>` of the disk with this serial; made in the run dir from
-    /// `/sys/block/<name>/dev` when devtmpfs has no node for it.
     fn device_node(&self, serial: &str) -> Result<PathBuf, RootfsError> {
-        let name = find_block_device(&self.sys_block, serial)
-            .ok_or_else(|| RootfsError::NoDevice(serial.into()))?;
-        let node = Path::new("/dev").join(&name);
-        if node.exists() {
-            return Ok(node);
-        }
-        let numbers = self.sys_block.join(&name).join("dev");
-        let text = fs::read_to_string(&numbers).map_err(io_err(&numbers))?;
-        let (major, minor) = text
-            .trim()
-            .split_once(':')
-            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-            .ok_or_else(|| RootfsError::NoDevice(serial.into()))?;
-        let node = self.dir.join(format!("{name}.dev"));
-        if !node.exists() {
-            mknod(
-                &node,
-                SFlag::S_IFBLK,
-                Mode::from_bits_truncate(0o600),
-                makedev(major, minor),
-            )
-            .map_err(|e| RootfsError::Io {
-                path: node.clone(),
-                source: e.into(),
-            })?;
-        }
-        Ok(node)
+        block_device_node(&self.sys_block, serial, &self.dir)
     }
 
     /// Unmounts every image.
@@ -165,6 +137,43 @@ pub fn find_block_device(sys_block: &Path, serial: &str) -> Option<String> {
         let found = fs::read_to_string(entry.path().join("serial")).ok()?;
         (found.trim() == serial).then(|| entry.file_name().to_string_lossy().into_owned())
     })
+}
+
+/// `/dev/<name>` of the disk with this serial (found in `sys_block`); made
+/// in `node_dir` from `<sys_block>/<name>/dev` when devtmpfs has no node
+/// for it.
+pub fn block_device_node(
+    sys_block: &Path,
+    serial: &str,
+    node_dir: &Path,
+) -> Result<PathBuf, RootfsError> {
+    let name =
+        find_block_device(sys_block, serial).ok_or_else(|| RootfsError::NoDevice(serial.into()))?;
+    let node = Path::new("/dev").join(&name);
+    if node.exists() {
+        return Ok(node);
+    }
+    let numbers = sys_block.join(&name).join("dev");
+    let text = fs::read_to_string(&numbers).map_err(io_err(&numbers))?;
+    let (major, minor) = text
+        .trim()
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .ok_or_else(|| RootfsError::NoDevice(serial.into()))?;
+    let node = node_dir.join(format!("{name}.dev"));
+    if !node.exists() {
+        mknod(
+            &node,
+            SFlag::S_IFBLK,
+            Mode::from_bits_truncate(0o600),
+            makedev(major, minor),
+        )
+        .map_err(|e| RootfsError::Io {
+            path: node.clone(),
+            source: e.into(),
+        })?;
+    }
+    Ok(node)
 }
 
 /// The overlay directories of one run of a container.

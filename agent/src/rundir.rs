@@ -1,6 +1,7 @@
 //! The agent's state directory (`/run/podvm` in the VM, `--run-dir` in host
 //! mode): a private tmpfs holding image mounts, per-container overlay
-//! layers, the pod's shared files and the container logs.
+//! layers and termination-message files, the pod's shared files and
+//! volumes, and the container logs.
 
 use std::fs;
 use std::io;
@@ -63,9 +64,15 @@ impl RunDir {
         self.root.join("logs")
     }
 
-    /// The pod's hosts/hostname/resolv.conf files and its /dev/shm.
+    /// The pod's hosts/hostname/resolv.conf files, its /dev/shm and its
+    /// volumes.
     pub fn sandbox(&self) -> PathBuf {
         self.root.join("sandbox")
+    }
+
+    /// The termination-message file of the current run of `container`.
+    pub fn termination_log(&self, container: &str) -> PathBuf {
+        crate::volume::termination::termination_log_path(&self.containers(), container)
     }
 
     /// The log file of one container.

@@ -11,17 +11,8 @@ use podvm_proto::SandboxSpec;
 /// Most containers a pod may have here.
 pub const MAX_CONTAINERS: usize = 64;
 
-/// A DNS-1123 label: lowercase alphanumerics and '-', 1..=63 long, starting
-/// and ending alphanumeric (Kubernetes container names).
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
+/// A DNS-1123 label (Kubernetes container names), as the API checks it.
+pub use podvm_proto::convert::is_dns_label;
 
 /// A host name: dot-separated labels of letters, digits and '-', up to 253
 /// characters (64 for the pod's own hostname, the kernel limit).

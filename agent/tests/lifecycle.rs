@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{code_of, container, pod, terminated, TestAgent};
+use common::{code_of, container, pod, processes_with, terminated, TestAgent};
 use podvm_proto::{ContainerState, RestartPolicy};
 use ttrpc::Code;
 
@@ -93,27 +93,6 @@ fn shutdown_exits_cleanly_and_leaves_nothing_behind() {
         assert!(Instant::now() < deadline, "processes left behind: {left:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// PIDs of live processes whose environment contains `entry`.
-fn processes_with(entry: &str) -> Vec<i32> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(e.path().join("environ")) else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        });
-        if !zombie && environ.split(|b| *b == 0).any(|v| v == entry.as_bytes()) {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 #[test]

@@ -5,7 +5,10 @@
 //! the message of the method it names, and the sandbox spec checked by the
 //! typed conversion the agent applies) and as a ttrpc response envelope
 //! (then as the answers the host decodes: status, events, stream chunks).
-//! Nothing may panic, loop, or allocate without bound.
+//! Each payload is also decoded as a bare container spec and put into a
+//! sandbox, so the protocol 2.3 parts (probes, hooks, sidecars, volume
+//! mounts, termination message settings) are one nesting level from the
+//! input. Nothing may panic, loop, or allocate without bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -55,6 +58,44 @@ fn request(method: &str, payload: &[u8]) {
     }
 }
 
+/// The names of the volumes [`container_spec`] gives its sandbox.
+const VOLUMES: [&str; 3] = ["disk", "dir", "mem"];
+
+/// Decodes a payload as one container spec and checks it as an init
+/// container and as a regular one of a sandbox with one volume of each
+/// medium, as the agent checks a `CreateSandbox`.
+fn container_spec(payload: &[u8]) {
+    use pb::volume::Medium;
+    let Ok(init) = pb::ContainerSpec::parse_from_bytes(payload) else {
+        return;
+    };
+    let mut main = init.clone();
+    main.name.push_str("-main");
+    let media = [
+        Medium::BlockSerial("podvm-ed0".into()),
+        Medium::Directory(pb::Empty::new()),
+        Medium::Memory(pb::Empty::new()),
+    ];
+    let volumes = VOLUMES
+        .iter()
+        .zip(media)
+        .map(|(name, medium)| pb::Volume {
+            name: (*name).into(),
+            medium: Some(medium),
+            ..Default::default()
+        })
+        .collect();
+    let spec = pb::SandboxSpec {
+        restart_policy: pb::RestartPolicy::RESTART_POLICY_ALWAYS.into(),
+        termination_grace_period_seconds: 30,
+        init_containers: vec![init],
+        containers: vec![main],
+        volumes,
+        ..Default::default()
+    };
+    let _ = sandbox_from_pb(spec, "sandbox");
+}
+
 /// Decodes a response payload as the answers the host reads.
 fn response(payload: &[u8]) {
     if let Ok(status) = pb::SandboxStatus::parse_from_bytes(payload) {
@@ -87,6 +128,7 @@ fuzz_target!(|data: &[u8]| {
     ];
     let Some((&pick, mut rest)) = data.split_first() else { return };
     request(METHODS[pick as usize % METHODS.len()], rest);
+    container_spec(rest);
     // A stream of frames, as the server's reader sees it.
     for _ in 0..16 {
         if rest.len() < MESSAGE_HEADER_LENGTH {
@@ -102,6 +144,7 @@ fuzz_target!(|data: &[u8]| {
         rest = tail;
         if let Ok(req) = <ttrpc::Request as Codec>::decode(payload) {
             request(&req.method, &req.payload);
+            container_spec(&req.payload);
         }
         if let Ok(res) = <ttrpc::Response as Codec>::decode(payload) {
             response(&res.payload);

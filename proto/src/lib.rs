@@ -13,10 +13,12 @@ pub mod container;
 pub mod convert;
 pub mod event;
 mod generated;
+pub mod lifecycle;
 pub mod limits;
 pub mod spec;
 pub mod status;
 pub mod version;
+pub mod volume;
 
 /// The protobuf messages (`pb::agent`) and ttrpc services (`pb::agent_ttrpc`).
 pub use generated::current as pb;
@@ -27,13 +29,19 @@ pub use client::{AgentConn, AgentVersion, ClientError, EventBatch, LogChunk, Out
 pub use container::{ContainerLog, ContainerStats, CreateContainer};
 pub use convert::ConvertError;
 pub use event::{Event, EventType};
+pub use lifecycle::{
+    HookAction, HttpGet, HttpScheme, Lifecycle, Probe, ProbeAction, TerminationMessagePolicy,
+};
 pub use spec::{
     ContainerSpec, EnvVar, HostAlias, ImageConfig, RestartPolicy, RootfsSource, SandboxSpec,
 };
-pub use status::{ContainerState, ContainerStatus, SandboxStatus};
+pub use status::{
+    ContainerState, ContainerStatus, PodCondition, PodConditionType, PodPhase, SandboxStatus,
+};
 /// The status codes of error answers (gRPC's).
 pub use ttrpc::Code;
 pub use version::{Compatibility, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+pub use volume::{EmptyDirMedium, Volume, VolumeMount};
 
 /// The AF_VSOCK port the agent listens on inside the guest.
 pub const AGENT_VSOCK_PORT: u32 = 1024;

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::{Lifecycle, Probe, TerminationMessagePolicy};
+use crate::volume::{Volume, VolumeMount};
+
 /// A pod sandbox: shared namespaces plus its containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxSpec {
@@ -22,7 +25,18 @@ pub struct SandboxSpec {
     pub host_aliases: Vec<HostAlias>,
     pub restart_policy: RestartPolicy,
     pub termination_grace_period_seconds: u64,
+    /// `initContainers`, in spec order. One whose `restart_policy` is
+    /// `Always` is a native sidecar.
+    #[serde(default)]
+    pub init_containers: Vec<ContainerSpec>,
     pub containers: Vec<ContainerSpec>,
+    /// `activeDeadlineSeconds`: counted from the sandbox's start; once
+    /// over, the pod fails with reason `DeadlineExceeded`.
+    #[serde(default)]
+    pub active_deadline_seconds: Option<u64>,
+    /// `volumes` (emptyDir only).
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
 }
 
 /// One `hostAliases` entry.
@@ -72,6 +86,69 @@ pub struct ContainerSpec {
     /// Pod `securityContext.supplementalGroups`.
     #[serde(default)]
     pub supplemental_groups: Vec<u32>,
+    /// The container-level `restartPolicy`: only `Always`, only on an init
+    /// container, which makes it a native sidecar.
+    #[serde(default)]
+    pub restart_policy: Option<RestartPolicy>,
+    #[serde(default)]
+    pub startup_probe: Option<Probe>,
+    #[serde(default)]
+    pub liveness_probe: Option<Probe>,
+    #[serde(default)]
+    pub readiness_probe: Option<Probe>,
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+    /// `terminationMessagePath` (default `/dev/termination-log`).
+    #[serde(default = "default_termination_message_path")]
+    pub termination_message_path: String,
+    #[serde(default)]
+    pub termination_message_policy: TerminationMessagePolicy,
+    #[serde(default)]
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+fn default_termination_message_path() -> String {
+    crate::lifecycle::DEFAULT_TERMINATION_MESSAGE_PATH.into()
+}
+
+impl ContainerSpec {
+    /// A container of `image` (resolved to `image_id`, `image_config`,
+    /// `rootfs`) with every Kubernetes field unset.
+    pub fn new(
+        name: impl Into<String>,
+        image: impl Into<String>,
+        image_id: impl Into<String>,
+        image_config: ImageConfig,
+        rootfs: RootfsSource,
+    ) -> Self {
+        ContainerSpec {
+            name: name.into(),
+            image: image.into(),
+            image_id: image_id.into(),
+            image_config,
+            rootfs,
+            command: Vec::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            working_dir: None,
+            run_as_user: None,
+            run_as_group: None,
+            supplemental_groups: Vec::new(),
+            restart_policy: None,
+            startup_probe: None,
+            liveness_probe: None,
+            readiness_probe: None,
+            lifecycle: Lifecycle::default(),
+            termination_message_path: default_termination_message_path(),
+            termination_message_policy: TerminationMessagePolicy::default(),
+            volume_mounts: Vec::new(),
+        }
+    }
+
+    /// Whether this init container is a native sidecar.
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy == Some(RestartPolicy::Always)
+    }
 }
 
 /// The parts of an OCI image config that decide how a container runs.
@@ -89,6 +166,9 @@ pub struct ImageConfig {
     /// `user`, `uid`, `user:group` or `uid:gid`.
     #[serde(default)]
     pub user: Option<String>,
+    /// `StopSignal` (`SIGQUIT`, `QUIT` or a number); `None`: SIGTERM.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
 }
 
 /// Where a container's read-only image root filesystem comes from.

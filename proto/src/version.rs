@@ -6,7 +6,7 @@
 /// Changed only for an incompatible change of the API.
 pub const PROTOCOL_MAJOR: u32 = 2;
 /// Raised whenever fields or RPCs are added.
-pub const PROTOCOL_MINOR: u32 = 2;
+pub const PROTOCOL_MINOR: u32 = 3;
 
 /// What a peer's version means for this side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

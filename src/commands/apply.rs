@@ -15,7 +15,7 @@ use crate::guest::{GuestAssets, KERNEL_CMDLINE};
 use crate::hypervisor::{self, VmConfig};
 use crate::owner::LaunchPlan;
 use crate::state::PodRecord;
-use crate::{manifest, sandbox};
+use crate::{manifest, sandbox, scratch};
 
 pub fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<()> {
     let pod = manifest::load(&args.file)?;
@@ -50,6 +50,9 @@ pub fn create(ctx: &Ctx, mut pod: Pod, vm_args: &VmArgs) -> Result<PodRecord> {
     let store = ImageStore::open(&ctx.image_dir)
         .with_context(|| format!("cannot open the image store at {}", ctx.image_dir.display()))?;
     let sandbox = sandbox::build(&pod, &store)?;
+    if !sandbox.scratch.is_empty() {
+        scratch::require_mkfs()?;
+    }
     let assets = GuestAssets::locate(vm_args.guest_dir.as_deref())?;
     // Chosen here too, so a host that cannot run the backend fails now;
     // the owner makes the same choice.
@@ -66,6 +69,7 @@ pub fn create(ctx: &Ctx, mut pod: Pod, vm_args: &VmArgs) -> Result<PodRecord> {
             // The manager puts it in the pod's folder.
             run_dir: PathBuf::new(),
         },
+        scratch_disks: sandbox.scratch,
         hypervisor: vm_args.hypervisor,
         boot_timeout_secs: vm_args.boot_timeout,
     };

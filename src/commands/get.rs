@@ -9,8 +9,9 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::{load_pod, Ctx};
 use crate::cli::{GetArgs, GetResource, Output};
-use crate::pod_status::{pod_of_record, summary};
+use crate::pod_status::{human_duration, pod_view, summary};
 use crate::pod_watch::{RowChanges, StateWatch};
+use crate::state::{PodRecord, StateDir};
 
 pub fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
     if args.resource == GetResource::Events {
@@ -20,10 +21,10 @@ pub fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
         anyhow::bail!("--watch prints kubectl's table: use it without -o, or with -o wide");
     }
     let pods: Vec<Pod> = match &args.name {
-        Some(name) => vec![pod_of_record(&load_pod(ctx, &args.namespace, name)?)],
+        Some(name) => views(&ctx.state, &[load_pod(ctx, &args.namespace, name)?])?,
         None => {
             let ns = (!args.all_namespaces).then_some(args.namespace.as_str());
-            ctx.manager.list(ns)?.iter().map(pod_of_record).collect()
+            views(&ctx.state, &ctx.manager.list(ns)?)?
         }
     };
     match args.output {
@@ -58,28 +59,32 @@ fn watch(ctx: &Ctx, args: &GetArgs, pods: &[Pod], wide: bool) -> Result<()> {
     let mut changes = RowChanges::ignoring(age_column);
     let table = rows(pods, with_ns, wide);
     let mut widths = widths(&table);
-    changes.changed(keyed(pods, with_ns, wide));
+    changed_rows(&mut changes, keyed(pods, with_ns, wide), with_ns);
     // With no pod at first the header comes with the first row.
     let mut header = pods.is_empty().then(|| table[0].clone());
     let mut notifications = StateWatch::new(ctx.state.root())?;
     let stdout = std::io::stdout();
     loop {
         notifications.wait()?;
-        let now: Vec<Pod> = match &args.name {
+        let records: Vec<PodRecord> = match &args.name {
             Some(name) => ctx
                 .state
                 .load(&args.namespace, name)
                 .ok()
-                .iter()
-                .map(pod_of_record)
+                .into_iter()
                 .collect(),
             None => {
                 let ns = (!args.all_namespaces).then_some(args.namespace.as_str());
-                ctx.state.list(ns)?.iter().map(pod_of_record).collect()
+                ctx.state.list(ns)?
             }
         };
+        // A pod removed meanwhile has no view: it is simply not listed.
+        let now: Vec<Pod> = records
+            .iter()
+            .filter_map(|r| pod_view(&ctx.state, r).ok())
+            .collect();
         let mut out = stdout.lock();
-        for row in changes.changed(keyed(&now, with_ns, wide)) {
+        for row in changed_rows(&mut changes, keyed(&now, with_ns, wide), with_ns) {
             if let Some(h) = header.take() {
                 writeln!(out, "{}", line(&h, &widths)).context("cannot write to stdout")?;
             }
@@ -90,6 +95,49 @@ fn watch(ctx: &Ctx, args: &GetArgs, pods: &[Pod], wide: bool) -> Result<()> {
         }
         out.flush().context("cannot write to stdout")?;
     }
+}
+
+/// The pods as shown, each joined with what the host keeps beside it.
+fn views(state: &StateDir, records: &[PodRecord]) -> Result<Vec<Pod>> {
+    records.iter().map(|r| pod_view(state, r)).collect()
+}
+
+/// The rows that changed. The age of the last restart in RESTARTS
+/// (`3 (5m ago)`) moves by itself like AGE: rows are compared without it.
+fn changed_rows(
+    changes: &mut RowChanges,
+    rows: Vec<(crate::pod_watch::Key, Vec<String>)>,
+    with_ns: bool,
+) -> Vec<Vec<String>> {
+    let restarts = if with_ns { 4 } else { 3 };
+    let full: std::collections::HashMap<crate::pod_watch::Key, Vec<String>> =
+        rows.iter().cloned().collect();
+    let compared = rows
+        .into_iter()
+        .map(|(key, mut row)| {
+            if let Some(cell) = row.get_mut(restarts) {
+                if let Some(i) = cell.find(" (") {
+                    cell.truncate(i);
+                }
+            }
+            (key, row)
+        })
+        .collect();
+    changes
+        .changed(compared)
+        .into_iter()
+        .filter_map(|row| {
+            let ns = if with_ns {
+                row[0].clone()
+            } else {
+                String::new()
+            };
+            let name = row[usize::from(with_ns)].clone();
+            full.iter()
+                .find(|((k_ns, k_name), _)| k_name == &name && (!with_ns || k_ns == &ns))
+                .map(|(_, r)| r.clone())
+        })
+        .collect()
 }
 
 /// Each pod's table row with its key.
@@ -140,28 +188,67 @@ fn rows(pods: &[Pod], with_namespace: bool, wide: bool) -> Vec<Vec<String>> {
             h.insert(0, "NAMESPACE");
         }
         if wide {
-            h.push("NODE");
+            h.extend(["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]);
         }
         h.into_iter().map(String::from).collect::<Vec<_>>()
     }];
+    let now = jiff::Timestamp::now();
     for p in pods {
-        let (ready, status, restarts) = summary(p);
+        let cells = summary(p, now);
         let mut row = vec![
             p.metadata.name.clone().unwrap_or_default(),
-            ready,
-            status,
-            restarts.to_string(),
+            cells.ready,
+            cells.status,
+            cells.restarts,
             age(p),
         ];
         if with_namespace {
             row.insert(0, p.metadata.namespace.clone().unwrap_or_default());
         }
         if wide {
-            row.push(crate::sandbox::node_name());
+            let status = p.status.clone().unwrap_or_default();
+            let none = || "<none>".to_string();
+            row.push(status.pod_ip.clone().unwrap_or_else(none));
+            row.push(
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_else(none),
+            );
+            row.push(status.nominated_node_name.clone().unwrap_or_else(none));
+            row.push(readiness_gates(p));
         }
         rows.push(row);
     }
     rows
+}
+
+/// READINESS GATES: how many of the pod's gates have a True condition,
+/// of how many (kubectl's `-o wide`).
+fn readiness_gates(p: &Pod) -> String {
+    let gates: Vec<&str> = p
+        .spec
+        .iter()
+        .flat_map(|s| s.readiness_gates.iter().flatten())
+        .map(|g| g.condition_type.as_str())
+        .collect();
+    if gates.is_empty() {
+        return "<none>".into();
+    }
+    let conditions = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let ready = gates
+        .iter()
+        .filter(|g| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == **g && c.status == "True")
+        })
+        .count();
+    format!("{ready}/{}", gates.len())
 }
 
 fn widths(rows: &[Vec<String>]) -> Vec<usize> {
@@ -184,7 +271,7 @@ pub fn render(rows: &[Vec<String>]) -> String {
     rows.iter().map(|r| line(r, &widths) + "\n").collect()
 }
 
-/// kubectl's short age format: 45s, 3m12s, 5h, 2d.
+/// The pod's age, as kubectl prints it: 45s, 3m12s, 5h, 2d.
 fn age(p: &Pod) -> String {
     let Some(created) = &p.metadata.creation_timestamp else {
         return "<unknown>".into();
@@ -193,14 +280,9 @@ fn age(p: &Pod) -> String {
     short_duration(secs)
 }
 
+/// kubectl's ages (apimachinery's `HumanDuration`).
 pub fn short_duration(secs: i64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+    human_duration(secs)
 }
 
 #[cfg(test)]
@@ -214,5 +296,36 @@ mod tests {
         assert_eq!(short_duration(4000), "66m");
         assert_eq!(short_duration(4 * 3600), "4h");
         assert_eq!(short_duration(3 * 86400), "3d");
+        assert_eq!(short_duration(600), "10m");
+        assert_eq!(short_duration(5 * 3600 + 120), "5h2m");
+        assert_eq!(short_duration(3 * 86400 + 7200), "3d2h");
+        assert_eq!(short_duration(400 * 86400), "400d");
+        assert_eq!(short_duration(3 * 365 * 86400 + 86400), "3y1d");
+        assert_eq!(short_duration(-5), "<invalid>");
+    }
+
+    #[test]
+    fn a_watch_ignores_the_age_of_the_last_restart() {
+        let mut changes = RowChanges::ignoring(4);
+        let row = |restarts: &str, age: &str| {
+            (
+                ("default".to_string(), "web".to_string()),
+                ["web", "1/1", "Running", restarts, age]
+                    .map(String::from)
+                    .to_vec(),
+            )
+        };
+        assert_eq!(
+            changed_rows(&mut changes, vec![row("1 (5s ago)", "9s")], false).len(),
+            1
+        );
+        assert!(changed_rows(&mut changes, vec![row("1 (7s ago)", "11s")], false).is_empty());
+        let again = changed_rows(&mut changes, vec![row("2 (1s ago)", "12s")], false);
+        assert_eq!(
+            again,
+            vec![["web", "1/1", "Running", "2 (1s ago)", "12s"]
+                .map(String::from)
+                .to_vec()]
+        );
     }
 }

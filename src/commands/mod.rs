@@ -3,11 +3,13 @@
 pub mod apply;
 pub mod bench;
 pub mod delete;
+pub mod describe;
 pub mod events;
 pub mod exec;
 pub mod get;
 pub mod image;
 pub mod logs;
+pub mod patch;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

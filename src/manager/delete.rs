@@ -13,6 +13,60 @@ use crate::hypervisor::TrackedProcess;
 use crate::owner::{locks, tear_down, DeleteRequest, Keeper, DELETE_FILE, OWNER_FILE};
 use crate::state::write_atomic;
 
+/// What `kubectl delete` warns of when the pod is removed without waiting.
+pub const IMMEDIATE_WARNING: &str = "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.";
+/// What it warns of when `--force` has no effect.
+pub const FORCE_IGNORED_WARNING: &str =
+    "Warning: --force is ignored because --grace-period is not 0.";
+
+/// The grace period a `delete` gets from its flags, by kubectl's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraceChoice {
+    /// `None`: the pod's own `terminationGracePeriodSeconds`.
+    pub grace: Option<u64>,
+    /// What to warn of on stderr.
+    pub warning: Option<&'static str>,
+}
+
+impl GraceChoice {
+    /// kubectl prints `force deleted` for a zero grace period.
+    pub fn forced(&self) -> bool {
+        self.grace == Some(0)
+    }
+}
+
+/// kubectl's reading of `--grace-period` (negative: the pod's own),
+/// `--force` and `--now`: `--now` is a grace period of 1; 0 without
+/// `--force` becomes 1 (against accidental data loss); `--force` without a
+/// grace period is 0. A zero grace period kills the containers at once and
+/// skips their preStop hooks.
+pub fn kubectl_grace(grace_period: i64, force: bool, now: bool) -> Result<GraceChoice> {
+    let mut grace = grace_period;
+    if now {
+        if grace != -1 {
+            return Err(
+                anyhow::anyhow!("--now and --grace-period cannot be specified together").into(),
+            );
+        }
+        grace = 1;
+    }
+    if grace == 0 && !force {
+        grace = 1;
+    }
+    if force && grace < 0 {
+        grace = 0;
+    }
+    let warning = match (grace, force) {
+        (0, true) => Some(IMMEDIATE_WARNING),
+        (_, true) => Some(FORCE_IGNORED_WARNING),
+        _ => None,
+    };
+    Ok(GraceChoice {
+        grace: u64::try_from(grace).ok(),
+        warning,
+    })
+}
+
 /// How often the pod's folder is checked while its owner takes it down.
 const POLL: Duration = Duration::from_millis(20);
 /// How long the agent may take to answer when `delete` dials it itself.
@@ -45,6 +99,7 @@ impl PodManager {
         let grace = grace.unwrap_or_else(|| crate::owner::default_grace(&record.pod));
         let request = DeleteRequest {
             grace_period_seconds: grace,
+            requested_at: Some(crate::pod_status::now_rfc3339()),
         };
         write_atomic(
             &dir.join(DELETE_FILE),
@@ -126,4 +181,30 @@ impl PodManager {
 fn read_owner(dir: &std::path::Path) -> Option<TrackedProcess> {
     let data = std::fs::read(dir.join(OWNER_FILE)).ok()?;
     serde_json::from_slice(&data).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(grace: i64, force: bool, now: bool) -> (Option<u64>, Option<&'static str>) {
+        let c = kubectl_grace(grace, force, now).unwrap();
+        (c.grace, c.warning)
+    }
+
+    #[test]
+    fn grace_flags_follow_kubectl() {
+        assert_eq!(choice(-1, false, false), (None, None), "the pod's own");
+        assert_eq!(choice(5, false, false), (Some(5), None));
+        assert_eq!(choice(0, false, false), (Some(1), None), "0 needs --force");
+        assert_eq!(choice(0, true, false), (Some(0), Some(IMMEDIATE_WARNING)));
+        assert_eq!(choice(-1, true, false), (Some(0), Some(IMMEDIATE_WARNING)));
+        assert_eq!(
+            choice(5, true, false),
+            (Some(5), Some(FORCE_IGNORED_WARNING))
+        );
+        assert_eq!(choice(-1, false, true), (Some(1), None));
+        assert!(kubectl_grace(3, false, true).is_err());
+        assert!(kubectl_grace(0, true, false).unwrap().forced());
+    }
 }

@@ -9,6 +9,8 @@
 mod create;
 mod delete;
 
+pub use delete::kubectl_grace;
+
 use std::path::Path;
 use std::sync::Arc;
 

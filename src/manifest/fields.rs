@@ -1,6 +1,7 @@
 //! The set of Pod fields podvm implements. Anything else in a manifest is
-//! refused by name rather than silently ignored: a user who asks for a probe
-//! or a volume must learn that it will not happen.
+//! refused by name rather than silently ignored: a user who asks for a
+//! `hostPath` volume or a `resources` limit must learn that it will not
+//! happen.
 //!
 //! Fields the API server sets (`metadata.uid`, `status`, …) are accepted and
 //! ignored, so that `podvm get pod -o yaml` output can be applied again.
@@ -35,6 +36,47 @@ const POD_SECURITY: &[(&str, Shape)] = &[
     ("runAsGroup", Leaf),
     ("supplementalGroups", Leaf),
 ];
+const EXEC: &[(&str, Shape)] = &[("command", Leaf)];
+const HTTP_HEADER: &[(&str, Shape)] = &[("name", Leaf), ("value", Leaf)];
+const HTTP_GET: &[(&str, Shape)] = &[
+    ("host", Leaf),
+    ("port", Leaf),
+    ("path", Leaf),
+    ("scheme", Leaf),
+    ("httpHeaders", List(HTTP_HEADER)),
+];
+const TCP_SOCKET: &[(&str, Shape)] = &[("host", Leaf), ("port", Leaf)];
+const GRPC: &[(&str, Shape)] = &[("port", Leaf), ("service", Leaf)];
+const PROBE: &[(&str, Shape)] = &[
+    ("exec", Object(EXEC)),
+    ("httpGet", Object(HTTP_GET)),
+    ("tcpSocket", Object(TCP_SOCKET)),
+    ("grpc", Object(GRPC)),
+    ("initialDelaySeconds", Leaf),
+    ("periodSeconds", Leaf),
+    ("timeoutSeconds", Leaf),
+    ("successThreshold", Leaf),
+    ("failureThreshold", Leaf),
+    ("terminationGracePeriodSeconds", Leaf),
+];
+const SLEEP: &[(&str, Shape)] = &[("seconds", Leaf)];
+/// A lifecycle hook. `tcpSocket` is deprecated for hooks and kubelet does
+/// not run it, so it is refused by name.
+const HOOK: &[(&str, Shape)] = &[
+    ("exec", Object(EXEC)),
+    ("httpGet", Object(HTTP_GET)),
+    ("sleep", Object(SLEEP)),
+];
+const LIFECYCLE: &[(&str, Shape)] = &[("postStart", Object(HOOK)), ("preStop", Object(HOOK))];
+const VOLUME_MOUNT: &[(&str, Shape)] = &[
+    ("name", Leaf),
+    ("mountPath", Leaf),
+    ("readOnly", Leaf),
+    ("subPath", Leaf),
+];
+/// App and init containers share one shape, as in the API; a
+/// `restartPolicy` on an app container is refused by validation, with the
+/// API server's message.
 const CONTAINER: &[(&str, Shape)] = &[
     ("name", Leaf),
     ("image", Leaf),
@@ -47,12 +89,26 @@ const CONTAINER: &[(&str, Shape)] = &[
     ("securityContext", Object(CONTAINER_SECURITY)),
     ("terminationMessagePath", Leaf),
     ("terminationMessagePolicy", Leaf),
+    ("restartPolicy", Leaf),
+    ("startupProbe", Object(PROBE)),
+    ("livenessProbe", Object(PROBE)),
+    ("readinessProbe", Object(PROBE)),
+    ("lifecycle", Object(LIFECYCLE)),
+    ("volumeMounts", List(VOLUME_MOUNT)),
 ];
 const HOST_ALIAS: &[(&str, Shape)] = &[("ip", Leaf), ("hostnames", Leaf)];
+const EMPTY_DIR: &[(&str, Shape)] = &[("medium", Leaf), ("sizeLimit", Leaf)];
+/// Only `emptyDir`; any other volume type is refused by name.
+const VOLUME: &[(&str, Shape)] = &[("name", Leaf), ("emptyDir", Object(EMPTY_DIR))];
+const READINESS_GATE: &[(&str, Shape)] = &[("conditionType", Leaf)];
 const SPEC: &[(&str, Shape)] = &[
+    ("initContainers", List(CONTAINER)),
     ("containers", List(CONTAINER)),
+    ("volumes", List(VOLUME)),
     ("restartPolicy", Leaf),
     ("terminationGracePeriodSeconds", Leaf),
+    ("activeDeadlineSeconds", Leaf),
+    ("readinessGates", List(READINESS_GATE)),
     ("hostname", Leaf),
     ("hostAliases", List(HOST_ALIAS)),
     ("securityContext", Object(POD_SECURITY)),

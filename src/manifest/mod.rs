@@ -4,6 +4,9 @@
 
 mod fields;
 mod names;
+
+pub use names::qualified_name_errors;
+pub mod quantity;
 mod validate;
 
 use std::fmt;
@@ -24,6 +27,48 @@ impl FieldError {
             path: path.into(),
             message: message.into(),
         }
+    }
+
+    /// `Invalid value: <value>: <detail>`; strings are shown quoted, as
+    /// the API server does.
+    pub fn invalid(path: impl Into<String>, value: impl fmt::Debug, detail: &str) -> Self {
+        Self::new(path, format!("Invalid value: {value:?}: {detail}"))
+    }
+
+    /// `Required value`, with an optional detail.
+    pub fn required(path: impl Into<String>, detail: &str) -> Self {
+        if detail.is_empty() {
+            Self::new(path, "Required value")
+        } else {
+            Self::new(path, format!("Required value: {detail}"))
+        }
+    }
+
+    /// `Forbidden: <detail>`.
+    pub fn forbidden(path: impl Into<String>, detail: &str) -> Self {
+        Self::new(path, format!("Forbidden: {detail}"))
+    }
+
+    /// `Unsupported value: "<value>": supported values: "a", "b"`.
+    pub fn not_supported(path: impl Into<String>, value: &str, supported: &[&str]) -> Self {
+        let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+        Self::new(
+            path,
+            format!(
+                "Unsupported value: {value:?}: supported values: {}",
+                list.join(", ")
+            ),
+        )
+    }
+
+    /// `Duplicate value: "<value>"`.
+    pub fn duplicate(path: impl Into<String>, value: &str) -> Self {
+        Self::new(path, format!("Duplicate value: {value:?}"))
+    }
+
+    /// `Not found: "<value>"`.
+    pub fn not_found(path: impl Into<String>, value: &str) -> Self {
+        Self::new(path, format!("Not found: {value:?}"))
     }
 }
 

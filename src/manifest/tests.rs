@@ -1,5 +1,8 @@
 //! Manifest parsing and validation tests.
 
+mod lifecycle;
+mod volumes;
+
 use super::*;
 
 const GOOD: &str = r#"
@@ -45,17 +48,32 @@ fn accepts_a_good_pod_in_yaml_and_json() {
 
 #[test]
 fn names_unsupported_fields() {
+    let text = GOOD.replace("  - name: idle\n", "  - name: idle\n    resources: {}\n");
+    let errs = errors_of(&text);
+    assert_eq!(
+        errs,
+        ["spec.containers[1].resources: field is not supported by podvm"]
+    );
+    let errs = errors_of(&GOOD.replace(
+        "spec:\n",
+        "spec:\n  volumes:\n  - name: host\n    hostPath: {path: /etc}\n",
+    ));
+    assert_eq!(
+        errs,
+        ["spec.volumes[0].hostPath: field is not supported by podvm"]
+    );
+}
+
+#[test]
+fn a_probe_without_an_action_is_now_a_validation_error() {
     let text = GOOD.replace(
         "  - name: idle\n",
         "  - name: idle\n    livenessProbe: {}\n",
     );
-    let errs = errors_of(&text);
     assert_eq!(
-        errs,
-        ["spec.containers[1].livenessProbe: field is not supported by podvm"]
+        errors_of(&text),
+        ["spec.containers[1].livenessProbe: Required value: must specify a handler type"]
     );
-    let errs = errors_of(&GOOD.replace("spec:\n", "spec:\n  volumes: []\n"));
-    assert_eq!(errs, ["spec.volumes: field is not supported by podvm"]);
 }
 
 #[test]
@@ -79,7 +97,7 @@ fn names_missing_and_invalid_fields() {
         "{errs:?}"
     );
     assert!(
-        errs.contains(&"spec.containers[1].name: Duplicate value \"a\"".to_string()),
+        errs.contains(&"spec.containers[1].name: Duplicate value: \"a\"".to_string()),
         "{errs:?}"
     );
 }
@@ -138,6 +156,6 @@ fn unsupported_field_refs_and_bad_ids() {
     );
     assert_eq!(
         errors_of(&text),
-        ["spec.securityContext.runAsUser: Invalid value -1: must be between 0 and 2147483647, inclusive"]
+        ["spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive"]
     );
 }

@@ -1,5 +1,5 @@
-//! Booting a pod, step by step: start the VM, record it, reach the agent,
-//! hand it the sandbox, read the first status. A step that fails undoes
+//! Booting a pod, step by step: make its scratch disks, start the VM,
+//! record it, reach the agent, hand it the sandbox, read the first status. A step that fails undoes
 //! what the steps before it made (the VM's processes and sockets) and says
 //! which step failed and why, with the end of the guest console.
 
@@ -11,7 +11,8 @@ use podvm_proto::SandboxStatus;
 use super::lifecycle::FailureReason;
 use super::link::{AgentDialer, AgentLink};
 use super::plan::LaunchPlan;
-use crate::hypervisor::{Hypervisor, VmRecord};
+use crate::hypervisor::{Hypervisor, VmConfig, VmRecord};
+use crate::scratch;
 
 /// Lines of guest console quoted in a boot failure.
 const CONSOLE_LINES: usize = 30;
@@ -19,6 +20,8 @@ const CONSOLE_LINES: usize = 30;
 /// The steps of a boot, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BootStep {
+    /// Creating and formatting the scratch disks of disk `emptyDir`s.
+    PrepareDisks,
     StartVm,
     RecordVm,
     ConnectAgent,
@@ -29,7 +32,9 @@ pub enum BootStep {
 impl BootStep {
     fn reason(self) -> FailureReason {
         match self {
-            BootStep::StartVm | BootStep::RecordVm => FailureReason::VmStartFailed,
+            BootStep::PrepareDisks | BootStep::StartVm | BootStep::RecordVm => {
+                FailureReason::VmStartFailed
+            }
             BootStep::ConnectAgent | BootStep::ReadStatus => FailureReason::AgentUnreachable,
             BootStep::CreateSandbox => FailureReason::SandboxCreateFailed,
         }
@@ -37,6 +42,7 @@ impl BootStep {
 
     fn doing(self) -> &'static str {
         match self {
+            BootStep::PrepareDisks => "cannot prepare the pod's scratch disks",
             BootStep::StartVm => "cannot start the VM",
             BootStep::RecordVm => "cannot record the VM",
             BootStep::ConnectAgent => "the guest agent is not reachable",
@@ -94,13 +100,26 @@ pub fn boot(
             None,
         )
     })?;
+    let config = with_scratch_disks(plan)?;
     let vm = hv
-        .start(&plan.vm)
+        .start(&config)
         .map_err(|e| failed(BootStep::StartVm, format!("{e:#}"), None))?;
     if let Err(e) = record_vm(&vm) {
         return Err(failed(BootStep::RecordVm, format!("{e:#}"), Some(&vm)));
     }
     connect_and_create(plan, vm, dialer)
+}
+
+/// The VM's configuration with the plan's scratch disks, made now in the
+/// VM's folder (they go with the pod's folder), appended to its disks.
+fn with_scratch_disks(plan: &LaunchPlan) -> Result<VmConfig, BootError> {
+    let mut config = plan.vm.clone();
+    for disk in &plan.scratch_disks {
+        let made = scratch::prepare(&plan.vm.run_dir, disk)
+            .map_err(|e| failed(BootStep::PrepareDisks, e, None))?;
+        config.disks.push(made);
+    }
+    Ok(config)
 }
 
 /// The steps after the VM runs: also what a new owner does for a pod whose

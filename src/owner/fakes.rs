@@ -135,7 +135,10 @@ pub fn plan(dir: &std::path::Path) -> super::plan::LaunchPlan {
             host_aliases: vec![],
             restart_policy: podvm_proto::RestartPolicy::Always,
             termination_grace_period_seconds: 1,
+            init_containers: vec![],
             containers: vec![],
+            active_deadline_seconds: None,
+            volumes: vec![],
         },
         vm: VmConfig {
             kernel: "/nonexistent/vmlinux".into(),
@@ -146,6 +149,7 @@ pub fn plan(dir: &std::path::Path) -> super::plan::LaunchPlan {
             disks: vec![],
             run_dir: dir.join("vm"),
         },
+        scratch_disks: vec![],
         hypervisor: crate::hypervisor::HypervisorKind::Qemu,
         boot_timeout_secs: 5,
     }

@@ -11,6 +11,7 @@ use podvm_proto::SandboxSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::hypervisor::{HypervisorKind, VmConfig};
+use crate::scratch::ScratchDisk;
 use crate::state::write_atomic;
 
 /// File name of the plan in the pod's folder.
@@ -20,6 +21,10 @@ pub const PLAN_FILE: &str = "launch.json";
 pub struct LaunchPlan {
     pub sandbox: SandboxSpec,
     pub vm: VmConfig,
+    /// Scratch disks of disk `emptyDir` volumes: created and formatted in
+    /// `vm.run_dir` when the pod boots, then added to the VM's disks.
+    #[serde(default)]
+    pub scratch_disks: Vec<ScratchDisk>,
     pub hypervisor: HypervisorKind,
     /// How long the agent may take to answer after the VM started.
     pub boot_timeout_secs: u64,

@@ -21,9 +21,15 @@ pub const DELETE_FILE: &str = "delete.json";
 const POWER_OFF_WAIT: Duration = Duration::from_secs(10);
 
 /// What `delete` asks of the owner.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteRequest {
+    /// 0 (`--grace-period=0 --force`): the containers are killed at once,
+    /// without their preStop hooks.
     pub grace_period_seconds: u64,
+    /// When `delete` asked (RFC 3339): with the grace period, the pod's
+    /// `deletionTimestamp`.
+    #[serde(default)]
+    pub requested_at: Option<String>,
 }
 
 /// Stops the containers (with the grace `delete` asked for), powers the VM
@@ -69,4 +75,95 @@ pub fn default_grace(pod: &k8s_openapi::api::core::v1::Pod) -> u64 {
         .and_then(|s| s.termination_grace_period_seconds)
         .map(|g| g.max(0) as u64)
         .unwrap_or(DEFAULT_GRACE_SECONDS)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use podvm_proto::{ClientError, EventBatch, SandboxSpec, SandboxStatus};
+
+    use super::*;
+    use crate::hypervisor::Hypervisor;
+    use crate::owner::fakes::{plan, FailAt, FakeHypervisor};
+    use crate::state::PodRecord;
+
+    /// An agent that remembers the grace periods it was given.
+    #[derive(Default)]
+    struct Recording {
+        graces: Mutex<Vec<Duration>>,
+    }
+
+    impl AgentLink for Recording {
+        fn create_sandbox(&self, _: &SandboxSpec, _: Duration) -> Result<(), ClientError> {
+            Ok(())
+        }
+        fn status(&self) -> Result<SandboxStatus, ClientError> {
+            Ok(SandboxStatus::default())
+        }
+        fn events(&self, _: u64, _: u64) -> Result<EventBatch, ClientError> {
+            Err(ClientError::Rpc {
+                code: podvm_proto::Code::UNAVAILABLE,
+                message: "no events here".into(),
+            })
+        }
+        fn stop_sandbox(&self, grace: Duration, _: Duration) -> Result<(), ClientError> {
+            self.graces.lock().unwrap().push(grace);
+            Ok(())
+        }
+        fn shutdown(&self) -> Result<(), ClientError> {
+            Ok(())
+        }
+    }
+
+    fn grace_given(request: Option<DeleteRequest>) -> Vec<Duration> {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::new(tmp.path());
+        let dir = state.create_pod_dir("default", "web").unwrap();
+        let config = plan(&dir).vm;
+        std::fs::create_dir_all(&config.run_dir).unwrap();
+        let vm = FakeHypervisor {
+            fail: FailAt::Nowhere,
+        }
+        .start(&config)
+        .unwrap();
+        let pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"terminationGracePeriodSeconds": 30, "containers": []}
+        }))
+        .unwrap();
+        let record = PodRecord {
+            pod,
+            vm: Some(vm.clone()),
+            last_status: None,
+            lifecycle: Lifecycle::Running,
+            events: vec![],
+            watch: Default::default(),
+        };
+        state.save(&record).unwrap();
+        if let Some(r) = request {
+            std::fs::write(dir.join(DELETE_FILE), serde_json::to_vec(&r).unwrap()).unwrap();
+        }
+        let agent = Recording::default();
+        let keeper = Keeper::new(state.clone(), record);
+        tear_down(&state, &dir, &keeper, Some(&vm), Some(&agent)).unwrap();
+        assert!(!dir.exists(), "the pod's state is removed");
+        assert!(!vm.processes[0].is_alive(), "the VM is stopped");
+        let graces = agent.graces.lock().unwrap().clone();
+        graces
+    }
+
+    #[test]
+    fn the_agent_gets_the_grace_delete_asked_for_zero_included() {
+        let forced = DeleteRequest {
+            grace_period_seconds: 0,
+            requested_at: None,
+        };
+        assert_eq!(grace_given(Some(forced)), [Duration::ZERO]);
+        assert_eq!(
+            grace_given(None),
+            [Duration::from_secs(30)],
+            "no request: the pod's terminationGracePeriodSeconds"
+        );
+    }
 }

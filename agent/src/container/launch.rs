@@ -47,6 +47,7 @@ impl LaunchContext<'_> {
             hostname: self.sandbox.hostname.clone(),
             resolv_conf: self.sandbox.resolv_conf.clone(),
             shm: self.sandbox.shm.clone(),
+            volumes: self.sandbox.volume_refs(),
         }
     }
 }

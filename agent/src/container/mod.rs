@@ -13,6 +13,7 @@ mod expand;
 pub mod launch;
 pub mod spec;
 pub mod state;
+pub mod termination;
 mod user;
 
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ use std::time::Duration;
 
 use podvm_proto::{ContainerSpec, ContainerStatus};
 
+use crate::controller::input::HookKind;
+use crate::controller::state::KillReason;
 use crate::events::kubelet::{backoff_message, ContainerEvent};
 use crate::events::EventLog;
 use crate::ids::now_rfc3339;
@@ -48,6 +51,12 @@ struct Record {
     last_state_before_backoff: Option<State>,
     restart_count: u32,
     running: Option<RunningInfo>,
+    /// When the live run's process started (it is `Running` only once
+    /// its postStart hook ended).
+    process_started_at: Option<String>,
+    /// Kubernetes `ready` and `started`.
+    ready: bool,
+    started: bool,
     /// It will not run again and all its output is in the log.
     finished: bool,
 }
@@ -59,6 +68,8 @@ struct StatusParts {
     state: State,
     last_state: Option<State>,
     restart_count: u32,
+    ready: bool,
+    started: bool,
 }
 
 impl Record {
@@ -68,6 +79,8 @@ impl Record {
             state: self.state.clone(),
             last_state: self.last_state.clone(),
             restart_count: self.restart_count,
+            ready: self.ready,
+            started: self.started,
         }
     }
 }
@@ -85,13 +98,16 @@ pub struct Container {
 }
 
 impl Container {
-    /// A container waiting to be created; its events and status changes go
-    /// to `events`.
+    /// A container waiting to be created (for `waiting`: kubelet's
+    /// `ContainerCreating`, or `PodInitializing` for an app container of a
+    /// pod with init containers); its events and status changes go to
+    /// `events`.
     pub fn new(
         spec: ContainerSpec,
         log_path: PathBuf,
         container_id: String,
         events: Arc<EventLog>,
+        waiting: WaitingReason,
     ) -> Self {
         Container {
             spec,
@@ -100,11 +116,14 @@ impl Container {
             events,
             record: Mutex::new(Record {
                 container_id,
-                state: State::waiting(WaitingReason::ContainerCreating),
+                state: State::waiting(waiting),
                 last_state: None,
                 last_state_before_backoff: None,
                 restart_count: 0,
                 running: None,
+                process_started_at: None,
+                ready: false,
+                started: false,
                 finished: false,
             }),
         }
@@ -152,6 +171,8 @@ impl Container {
             state: (&record.state).into(),
             last_state: record.last_state.as_ref().map(Into::into),
             restart_count: record.restart_count,
+            ready: record.ready,
+            started: record.started,
         }
     }
 
@@ -168,6 +189,11 @@ impl Container {
     /// A run is about to be created from the container's image, which is on
     /// the machine.
     pub fn image_present(&self) {
+        self.change(|r| {
+            if r.state.is_waiting_for(WaitingReason::PodInitializing) {
+                r.state = State::waiting(WaitingReason::ContainerCreating);
+            }
+        });
         self.record(ContainerEvent::Pulled {
             image: &self.spec.image,
         });
@@ -178,37 +204,75 @@ impl Container {
         self.record(ContainerEvent::Created);
     }
 
-    /// The run's process started at `started_at`.
-    pub fn set_running(&self, started_at: String, info: RunningInfo) {
+    /// The run's process started at `started_at`; it is `Running` now,
+    /// or once its postStart hook ended if `post_start` (kubelet records
+    /// `Started` either way).
+    pub fn set_process_started(&self, started_at: String, info: RunningInfo, post_start: bool) {
         self.change(|r| {
-            r.state = State::Running { started_at };
+            if !post_start {
+                r.state = State::Running {
+                    started_at: started_at.clone(),
+                };
+            }
+            r.process_started_at = Some(started_at);
             r.running = Some(info);
         });
         self.record(ContainerEvent::Started);
     }
 
-    /// The pod is stopping and the running container is being signalled
-    /// (kubelet's `Killing` event).
-    pub fn killing(&self) {
-        self.record(ContainerEvent::Killing);
+    /// The run's postStart hook ended well: it is `Running`.
+    pub fn post_start_done(&self) {
+        self.change(|r| {
+            if let Some(started_at) = r.process_started_at.clone() {
+                r.state = State::Running { started_at };
+            }
+        });
     }
 
-    /// The running run's process ended.
-    pub fn set_exited(&self, exit: &RunExit) {
+    /// Its startup probe passed (or it has none): Kubernetes `started`.
+    pub fn set_started(&self, started: bool) {
+        self.change(|r| r.started = started);
+    }
+
+    /// Its readiness: Kubernetes `ready`.
+    pub fn set_ready(&self, ready: bool) {
+        self.change(|r| r.ready = ready);
+    }
+
+    /// The running container is being killed for `reason` (kubelet's
+    /// `Killing` event).
+    pub fn killing(&self, reason: KillReason) {
+        self.change(|r| r.ready = false);
+        self.record(ContainerEvent::Killing { reason });
+    }
+
+    /// A lifecycle hook failed (`FailedPostStartHook`, `FailedPreStopHook`).
+    pub fn hook_failed(&self, hook: HookKind, message: &str) {
+        self.record(ContainerEvent::HookFailed { hook, message });
+    }
+
+    /// The running run's process ended; `message` is its termination
+    /// message; `deadline_exceeded`: it was killed because the pod's
+    /// `activeDeadlineSeconds` passed.
+    pub fn set_exited(&self, exit: &RunExit, message: Option<String>, deadline_exceeded: bool) {
         self.change(|r| {
-            let started_at = match &r.state {
-                State::Running { started_at } => Some(started_at.clone()),
-                _ => None,
+            let started_at = r.process_started_at.take();
+            let reason = if deadline_exceeded && exit.code != 0 {
+                TerminatedReason::DeadlineExceeded
+            } else {
+                TerminatedReason::of_exit(exit.code)
             };
             r.state = State::Terminated(Terminated {
                 exit_code: exit.code,
                 signal: exit.signal,
-                reason: TerminatedReason::of_exit(exit.code),
-                message: None,
+                reason,
+                message,
                 started_at,
                 finished_at: exit.finished_at.clone(),
             });
             r.running = None;
+            r.ready = false;
+            r.started = false;
         });
     }
 
@@ -225,6 +289,7 @@ impl Container {
                 finished_at: now_rfc3339(),
             });
             r.running = None;
+            r.process_started_at = None;
         });
         self.record(ContainerEvent::Failed { error: &message });
     }
@@ -293,22 +358,15 @@ pub mod tests {
 
     /// A container spec whose image is never looked at.
     pub fn spec(name: &str) -> ContainerSpec {
-        ContainerSpec {
-            name: name.into(),
-            image: "busybox:1.36".into(),
-            image_id: "sha256:00".into(),
-            image_config: ImageConfig::default(),
-            rootfs: RootfsSource::Directory {
+        ContainerSpec::new(
+            name,
+            "busybox:1.36",
+            "sha256:00",
+            ImageConfig::default(),
+            RootfsSource::Directory {
                 path: PathBuf::from("/nonexistent"),
             },
-            command: Vec::new(),
-            args: Vec::new(),
-            env: Vec::new(),
-            working_dir: None,
-            run_as_user: None,
-            run_as_group: None,
-            supplemental_groups: Vec::new(),
-        }
+        )
     }
 
     /// A container "app" whose events go to `events`.
@@ -318,6 +376,7 @@ pub mod tests {
             PathBuf::from("/nonexistent/app.log"),
             "0".repeat(64),
             Arc::clone(events),
+            WaitingReason::ContainerCreating,
         )
     }
 
@@ -351,11 +410,11 @@ pub mod tests {
         c.image_present();
         c.created();
         assert_eq!(generation(&events), 1);
-        c.set_running("2024-01-01T00:00:00Z".into(), info());
+        c.set_process_started("2024-01-01T00:00:00Z".into(), info(), false);
         assert_eq!(generation(&events), 2);
-        c.killing();
+        c.killing(KillReason::PodStopping);
         assert_eq!(generation(&events), 2);
-        c.set_exited(&exit(0));
+        c.set_exited(&exit(0), None, false);
         assert_eq!(generation(&events), 3);
         c.finish();
         assert_eq!(generation(&events), 3);
@@ -367,9 +426,9 @@ pub mod tests {
     fn an_exit_keeps_the_start_time_and_names_the_reason() {
         let events = Arc::new(EventLog::new());
         let c = container(&events);
-        c.set_running("2024-01-01T00:00:00Z".into(), info());
+        c.set_process_started("2024-01-01T00:00:00Z".into(), info(), false);
         assert!(c.running().is_some());
-        c.set_exited(&exit(2));
+        c.set_exited(&exit(2), None, false);
         assert!(c.running().is_none());
         assert_eq!(
             c.status().state,
@@ -388,11 +447,11 @@ pub mod tests {
     fn finishing_in_a_backoff_restores_the_last_end() {
         let events = Arc::new(EventLog::new());
         let c = container(&events);
-        c.set_running("2024-01-01T00:00:00Z".into(), info());
-        c.set_exited(&exit(1));
+        c.set_process_started("2024-01-01T00:00:00Z".into(), info(), false);
+        c.set_exited(&exit(1), None, false);
         c.begin_restart("1".repeat(64));
-        c.set_running("2024-01-01T00:00:02Z".into(), info());
-        c.set_exited(&exit(3));
+        c.set_process_started("2024-01-01T00:00:02Z".into(), info(), false);
+        c.set_exited(&exit(3), None, false);
         c.enter_backoff(Duration::from_secs(10), "p_ns(u)");
         let waiting = c.status();
         assert!(matches!(
@@ -422,7 +481,7 @@ pub mod tests {
     fn killing_is_kubelets_event() {
         let events = Arc::new(EventLog::new());
         let c = container(&events);
-        c.killing();
+        c.killing(KillReason::PodStopping);
         let (recorded, _) = events.watch(0, 0, Duration::ZERO);
         let last = recorded.last().expect("an event");
         assert_eq!(

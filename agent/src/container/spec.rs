@@ -3,19 +3,25 @@
 //! command/args/ENTRYPOINT/CMD with `$(VAR)` expansion, the environment,
 //! the working directory, the user from the image's `/etc/passwd`,
 //! containerd's capabilities and open-files limit, kubelet's BestEffort
-//! OOM score), the pod's hostname, containerd's mounts plus the sandbox's
-//! files, namespaces shared with the sandbox, masked and read-only paths.
+//! OOM score), the pod's hostname, the mounts (kubelet's: the volume
+//! mounts, `/etc/hosts` and the termination log; containerd's: its
+//! standard mounts and the sandbox's other files, merged and ordered as
+//! containerd does), namespaces shared with the sandbox, masked and
+//! read-only paths.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Linux, LinuxResources, Process, Root, Spec, User};
+use oci_spec::runtime::{Linux, LinuxResources, Mount, Process, Root, Spec, User};
 use podvm_proto::ContainerSpec;
 
 use super::expand::expand;
 use super::user::{resolve_in, UserError, UserRequest};
+use crate::console::say;
 use crate::oci::defaults::{self, BEST_EFFORT_OOM_SCORE_ADJ, MASKED_PATHS, READONLY_PATHS};
 use crate::oci::sandbox::{self, SandboxRefs, ROOTFS};
+use crate::volume::container::{absolute, clean, depth, volume_mounts, HostMount, MountError};
+use crate::volume::termination::create_termination_log;
 
 /// PATH used when neither the image nor the pod sets one (containerd's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -29,6 +35,10 @@ pub enum BuildError {
     User(#[from] UserError),
     #[error("building the OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
+    /// A volume mount that cannot be made (kubelet's
+    /// `CreateContainerConfigError`).
+    #[error(transparent)]
+    Mount(#[from] MountError),
 }
 
 /// The container's process; `image_root` is the image's root filesystem
@@ -67,27 +77,19 @@ pub fn process(
 
 /// The whole spec of `spec` in the pod whose hostname is `hostname` and
 /// whose sandbox is `refs`; `linux.cgroupsPath` is set when the container
-/// gets its cgroup.
+/// gets its cgroup. Making the mounts prepares this run's sources: the
+/// `subPath` binds and a fresh termination-message file.
 pub fn build(
     spec: &ContainerSpec,
     hostname: &str,
     refs: &SandboxRefs,
     image_root: &Path,
 ) -> Result<Spec, BuildError> {
+    let process = process(spec, hostname, image_root)?;
+    let mounts = mounts(spec, refs)?;
     let mut root = Root::default();
     root.set_path(PathBuf::from(ROOTFS))
         .set_readonly(Some(false));
-    let mut mounts = defaults::standard_mounts();
-    for destination in [
-        "/etc/hosts",
-        "/etc/hostname",
-        "/etc/resolv.conf",
-        "/dev/shm",
-    ] {
-        if let Some(file) = refs.file_for(Path::new(destination)) {
-            mounts.push(defaults::bind(destination, file));
-        }
-    }
     let mut linux = Linux::default();
     linux
         .set_namespaces(Some(refs.namespaces()))
@@ -97,14 +99,90 @@ pub fn build(
         .set_readonly_paths(Some(READONLY_PATHS.iter().map(|p| p.to_string()).collect()));
     let mut out = Spec::default();
     out.set_version(defaults::OCI_VERSION.to_string())
-        .set_process(Some(process(spec, hostname, image_root)?))
+        .set_process(Some(process))
         .set_root(Some(root))
         .set_hostname(Some(hostname.to_string()))
-        .set_mounts(Some(mounts))
+        .set_mounts(None)
         .set_annotations(None)
         .set_linux(Some(linux));
     sandbox::bind(&mut out, refs, None);
+    // After the binding, which would point a volume mounted at a sandbox
+    // file's place back to the sandbox's file.
+    out.set_mounts(Some(mounts));
     Ok(out)
+}
+
+fn host_mount(container_path: &str, host_path: &Path) -> HostMount {
+    HostMount {
+        container_path: PathBuf::from(container_path),
+        host_path: host_path.to_path_buf(),
+        read_only: false,
+    }
+}
+
+/// kubelet's mounts for the container (`makeMounts`, then the runtime
+/// manager's termination log), then containerd's `WithMounts`: the
+/// sandbox's other files where the container mounts nothing, all ordered
+/// by depth, after containerd's standard mounts (less those a supplied
+/// mount replaces, and everything under `/dev` if `/dev` is supplied).
+fn mounts(spec: &ContainerSpec, refs: &SandboxRefs) -> Result<Vec<Mount>, BuildError> {
+    let mut supplied = volume_mounts(spec, &refs.volumes)?;
+    let covers = |list: &[HostMount], destination: &str| {
+        list.iter()
+            .any(|m| clean(&m.container_path) == Path::new(destination))
+    };
+    if !covers(&supplied, "/etc/hosts") {
+        supplied.push(host_mount("/etc/hosts", &refs.hosts));
+    }
+    if !spec.termination_message_path.is_empty() {
+        // kubelet goes on without the file when it cannot make it.
+        match create_termination_log(&refs.volumes.containers, &spec.name) {
+            Ok(file) => supplied.push(HostMount {
+                container_path: absolute(Path::new(&spec.termination_message_path)),
+                host_path: file,
+                read_only: false,
+            }),
+            Err(e) => say!(
+                "error on creating the termination-log file of container {}: {e}",
+                spec.name
+            ),
+        }
+    }
+    let mut all = supplied.clone();
+    for destination in ["/etc/hostname", "/etc/resolv.conf", "/dev/shm"] {
+        if !covers(&supplied, destination) {
+            if let Some(file) = refs.file_for(Path::new(destination)) {
+                all.push(host_mount(destination, file));
+            }
+        }
+    }
+    all.sort_by_key(|m| depth(&m.container_path));
+    let taken: Vec<PathBuf> = all.iter().map(|m| clean(&m.container_path)).collect();
+    let dev_supplied = taken.iter().any(|d| d == Path::new("/dev"));
+    let mut mounts: Vec<Mount> = defaults::standard_mounts()
+        .into_iter()
+        .filter(|m| {
+            let destination = clean(m.destination());
+            let replaced = taken.contains(&destination);
+            let under_dev = dev_supplied && destination.starts_with("/dev");
+            !replaced && !under_dev
+        })
+        .collect();
+    for m in all {
+        // Kubernetes paths are strings: the conversion is exact.
+        let destination = m.container_path.to_string_lossy();
+        mounts.push(if m.read_only {
+            defaults::mount(
+                &destination,
+                "bind",
+                &m.host_path,
+                &["rbind", "rprivate", "ro"],
+            )
+        } else {
+            defaults::bind(&destination, &m.host_path)
+        });
+    }
+    Ok(mounts)
 }
 
 /// The pod-declared environment with `$(VAR)` references to earlier entries
@@ -197,7 +275,8 @@ pub fn working_dir(spec: &ContainerSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use podvm_proto::{EnvVar, ImageConfig, RootfsSource};
+    use crate::volume::VolumeRefs;
+    use podvm_proto::{EnvVar, ImageConfig, RootfsSource, VolumeMount};
 
     fn spec(command: &[&str], args: &[&str]) -> ContainerSpec {
         ContainerSpec {
@@ -214,6 +293,7 @@ mod tests {
                 ],
                 working_dir: Some("/imgdir".into()),
                 user: None,
+                stop_signal: None,
             },
             rootfs: RootfsSource::Directory { path: "/".into() },
             command: command.iter().map(|s| s.to_string()).collect(),
@@ -232,6 +312,14 @@ mod tests {
             run_as_user: None,
             run_as_group: None,
             supplemental_groups: vec![],
+            restart_policy: None,
+            startup_probe: None,
+            liveness_probe: None,
+            readiness_probe: None,
+            lifecycle: Default::default(),
+            termination_message_path: "/dev/termination-log".into(),
+            termination_message_policy: Default::default(),
+            volume_mounts: vec![],
         }
     }
 
@@ -309,13 +397,28 @@ mod tests {
         image
     }
 
-    fn refs() -> SandboxRefs {
+    fn refs(containers: &Path) -> SandboxRefs {
         SandboxRefs {
             holder_pid: 4242,
             hosts: "/run/podvm/sandbox/hosts".into(),
             hostname: "/run/podvm/sandbox/hostname".into(),
             resolv_conf: "/run/podvm/sandbox/resolv.conf".into(),
             shm: "/run/podvm/sandbox/shm".into(),
+            volumes: VolumeRefs {
+                dirs: [
+                    (
+                        "data".to_string(),
+                        PathBuf::from("/run/podvm/sandbox/volumes/data"),
+                    ),
+                    (
+                        "etc".to_string(),
+                        PathBuf::from("/run/podvm/sandbox/volumes/etc"),
+                    ),
+                ]
+                .into(),
+                subpaths: "/run/podvm/sandbox/volume-subpaths".into(),
+                containers: containers.to_path_buf(),
+            },
         }
     }
 
@@ -337,7 +440,8 @@ mod tests {
         let mut c = spec(&["/bin/server"], &["--port", "80"]);
         c.image_config.user = Some("app".into());
         c.supplemental_groups = vec![3000];
-        let built = build(&c, "pod-host", &refs(), image.path()).unwrap();
+        let run = tempfile::tempdir().unwrap();
+        let built = build(&c, "pod-host", &refs(run.path()), image.path()).unwrap();
         crate::oci::check::check(&built).unwrap();
         let j = serde_json::to_value(&built).unwrap();
 
@@ -435,6 +539,12 @@ mod tests {
                     "rbind,rprivate,rw"
                 ),
                 m(
+                    "/dev/termination-log",
+                    "bind",
+                    &run.path().join("c/termination-log").to_string_lossy(),
+                    "rbind,rprivate,rw"
+                ),
+                m(
                     "/etc/hostname",
                     "bind",
                     "/run/podvm/sandbox/hostname",
@@ -491,6 +601,87 @@ mod tests {
             );
         }
         assert_eq!(masked.len(), 11);
+    }
+
+    fn mounts_of(built: &Spec) -> Vec<(String, String, String)> {
+        built
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m.destination().display().to_string(),
+                    m.source().as_ref().unwrap().display().to_string(),
+                    m.options().as_ref().unwrap().join(","),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn volume_mounts_merge_like_containerd() {
+        let image = image_root();
+        let run = tempfile::tempdir().unwrap();
+        let vm = |name: &str, path: &str, read_only: bool| VolumeMount {
+            name: name.into(),
+            mount_path: path.into(),
+            read_only,
+            sub_path: None,
+        };
+        let mut c = spec(&["x"], &[]);
+        c.termination_message_path = "/tmp/msg".into();
+        c.volume_mounts = vec![
+            vm("data", "/data/deeper/still", false),
+            vm("data", "/data", true),
+            vm("etc", "/etc/hosts", false),
+            vm("data", "/dev", false),
+        ];
+        let built = build(&c, "h", &refs(run.path()), image.path()).unwrap();
+        crate::oci::check::check(&built).unwrap();
+        let mounts = mounts_of(&built);
+        let destinations: Vec<&str> = mounts.iter().map(|m| m.0.as_str()).collect();
+        // The standard /dev mounts give way to the volume at /dev (the
+        // sandbox's /dev/shm stays, as in containerd); kubelet's /etc/hosts
+        // to the volume there; parents come before children.
+        assert_eq!(
+            destinations,
+            [
+                "/proc",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/data",
+                "/dev",
+                "/etc/hosts",
+                "/tmp/msg",
+                "/etc/hostname",
+                "/etc/resolv.conf",
+                "/dev/shm",
+                "/data/deeper/still",
+            ]
+        );
+        let by_dest = |d: &str| mounts.iter().find(|m| m.0 == d).unwrap().clone();
+        assert_eq!(by_dest("/data").1, "/run/podvm/sandbox/volumes/data");
+        assert_eq!(by_dest("/data").2, "rbind,rprivate,ro");
+        assert_eq!(by_dest("/etc/hosts").1, "/run/podvm/sandbox/volumes/etc");
+        assert_eq!(by_dest("/data/deeper/still").2, "rbind,rprivate,rw");
+        let log = run.path().join("c/termination-log");
+        assert_eq!(by_dest("/tmp/msg").1, log.display().to_string());
+        assert!(log.is_file());
+
+        c.termination_message_path = String::new();
+        c.volume_mounts = vec![vm("missing", "/m", false)];
+        let err = build(&c, "h", &refs(run.path()), image.path()).unwrap_err();
+        assert!(matches!(err, BuildError::Mount(_)));
+        assert_eq!(
+            err.to_string(),
+            "cannot find volume \"missing\" to mount into container \"c\""
+        );
+        c.volume_mounts.clear();
+        let built = build(&c, "h", &refs(run.path()), image.path()).unwrap();
+        assert!(!mounts_of(&built)
+            .iter()
+            .any(|m| m.0.contains("termination")));
     }
 
     #[test]

@@ -15,6 +15,8 @@ use podvm_proto::ContainerState;
 pub enum WaitingReason {
     /// A run is being created and started.
     ContainerCreating,
+    /// An app container waits for the init containers.
+    PodInitializing,
     /// A restart waits out its back-off.
     CrashLoopBackOff,
     /// Creating the container failed (it is not retried).
@@ -26,6 +28,7 @@ impl WaitingReason {
     pub fn as_str(self) -> &'static str {
         match self {
             WaitingReason::ContainerCreating => "ContainerCreating",
+            WaitingReason::PodInitializing => "PodInitializing",
             WaitingReason::CrashLoopBackOff => "CrashLoopBackOff",
             WaitingReason::CreateContainerError => "CreateContainerError",
         }
@@ -41,6 +44,8 @@ pub enum TerminatedReason {
     Error,
     /// Its process could not be started (containerd's reason).
     StartError,
+    /// It was killed because the pod's `activeDeadlineSeconds` passed.
+    DeadlineExceeded,
 }
 
 impl TerminatedReason {
@@ -59,6 +64,7 @@ impl TerminatedReason {
             TerminatedReason::Completed => "Completed",
             TerminatedReason::Error => "Error",
             TerminatedReason::StartError => "StartError",
+            TerminatedReason::DeadlineExceeded => "DeadlineExceeded",
         }
     }
 }

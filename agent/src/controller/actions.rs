@@ -1,17 +1,26 @@
 //! The pure step of the pod sync loop, kubelet's `computePodActions`: from
-//! what the pod should do (restart policy, whether it is stopping) and what
-//! its containers are doing, the list of things to do now. No clock, no
-//! I/O: the loop (`sync.rs`) applies inputs to a [`PodState`], calls
-//! [`compute_actions`], and carries the actions out.
+//! what the pod should do (restart policy, whether it is stopping) and
+//! what its containers are doing ([`PodState`]), the list of things to do
+//! now. No clock, no I/O: the loop (`sync.rs`) applies inputs to the
+//! state, calls [`compute_actions`], and carries the actions out.
+//!
+//! The order rules are kubelet's: init containers one at a time, each
+//! completing before the next starts; a sidecar lets the next one start
+//! once it has started; app containers start in spec order, each one's
+//! postStart ending before the next starts; when every app container has
+//! ended for good, the sidecars are stopped; on a stop the app containers
+//! get their stop signal first, the sidecars after them in reverse order.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use podvm_proto::RestartPolicy;
 
-use crate::backoff::Backoff;
+pub use super::state::{KillReason, PodState, StopReason, StopSignal};
+use super::state::{KillStage, Overdue, Phase, Role, Slot};
 
-/// Whether a run that ended with `exit_code` is restarted under `policy`.
+/// Whether an app container's run that ended with `exit_code` is
+/// restarted under `policy`.
 pub fn restarts(policy: RestartPolicy, exit_code: i32) -> bool {
     match policy {
         RestartPolicy::Always => true,
@@ -20,99 +29,20 @@ pub fn restarts(policy: RestartPolicy, exit_code: i32) -> bool {
     }
 }
 
-/// A signal the loop sends to stop a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum StopSignal {
-    /// The polite one, at the start of the grace period.
-    Term,
-    /// The one that cannot be refused, once the grace period is over.
-    Kill,
-}
-
 impl StopSignal {
-    pub fn signal(self) -> Signal {
+    /// The signal, for a container whose own stop signal is `term`.
+    pub fn signal(self, term: Signal) -> Signal {
         match self {
-            StopSignal::Term => Signal::SIGTERM,
+            StopSignal::Term => term,
             StopSignal::Kill => Signal::SIGKILL,
         }
     }
 }
 
-/// How far a requested stop has got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopPhase {
-    /// Running containers get SIGTERM and the grace period to end.
-    Graceful,
-    /// The grace period is over: running containers get SIGKILL.
-    Forced,
-    /// Even SIGKILL did not end them in time: the loop stops waiting.
-    GaveUp,
-}
-
-/// Where one container is, as the loop sees it. A run is one process of
-/// the container (a new container, in Kubernetes' terms), numbered from 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Phase {
-    /// Not started yet.
-    #[default]
-    Pending,
-    /// Run `run`'s process is alive; `signalled` is the strongest stop
-    /// signal sent to it.
-    Running {
-        run: u32,
-        signalled: Option<StopSignal>,
-    },
-    /// Run `run` ended with `exit_code`; what follows is not decided yet.
-    Exited { run: u32, exit_code: i32 },
-    /// Run `run` ended and the next one waits out the back-off.
-    BackingOff { run: u32 },
-    /// Run `run` ended and the next one is due.
-    RestartDue { run: u32 },
-    /// It will not run again.
-    Done,
-}
-
-/// One container's part of the pod's state: its phase and its restart
-/// back-off (kept per container, as kubelet keys it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Slot {
-    pub phase: Phase,
-    pub backoff: Backoff,
-}
-
-/// What [`compute_actions`] looks at: the pod's desired state (restart
-/// policy, stop) and its containers' actual state, in spec order, at `now`.
-#[derive(Debug, Clone)]
-pub struct PodState {
-    pub now: Instant,
-    pub restart: RestartPolicy,
-    /// `None` while the pod runs.
-    pub stop: Option<StopPhase>,
-    pub containers: Vec<Slot>,
-}
-
-impl PodState {
-    /// A pod whose `containers` were not started yet.
-    pub fn new(restart: RestartPolicy, containers: usize, now: Instant) -> Self {
-        PodState {
-            now,
-            restart,
-            stop: None,
-            containers: vec![Slot::default(); containers],
-        }
-    }
-
-    /// The pod was stopped and none of its containers will run again: the
-    /// loop has nothing left to do.
-    pub fn is_over(&self) -> bool {
-        self.stop.is_some() && self.containers.iter().all(|c| c.phase == Phase::Done)
-    }
-}
-
-/// One thing the loop does to a container (its index in the spec).
+/// One thing the loop does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Create and start its first run.
+    /// Create and start a container's first run.
     Start { container: usize },
     /// The last run ended and another follows after `delay` (zero: at
     /// once; otherwise it waits in CrashLoopBackOff).
@@ -121,291 +51,183 @@ pub enum Action {
     Restart { container: usize, run: u32 },
     /// It will not run again.
     Finish { container: usize },
-    /// Send `signal` to its running process.
-    Kill {
+    /// Start killing its live run: preStop, then (in turn) the stop signal.
+    BeginKill {
+        container: usize,
+        reason: KillReason,
+    },
+    /// Send `signal` to its live run.
+    Signal {
         container: usize,
         signal: StopSignal,
     },
     /// Stop waiting for a process that outlived SIGKILL.
     Abandon { container: usize },
+    /// The pod stops itself.
+    StopPod { reason: StopReason },
 }
 
-/// What to do now, in spec order. Empty when the pod is where it should
-/// be; the loop then waits for the next input.
+/// What to do now. Empty when the pod is where it should be; the loop
+/// then waits for the next input.
 pub fn compute_actions(pod: &PodState) -> Vec<Action> {
-    pod.containers
-        .iter()
-        .enumerate()
-        .filter_map(|(container, slot)| match pod.stop {
-            None => while_running(pod, container, slot),
-            Some(stop) => while_stopping(stop, container, &slot.phase),
-        })
-        .collect()
+    let mut actions = Vec::new();
+    for (container, slot) in pod.containers.iter().enumerate() {
+        let action = match pod.stop {
+            None => react(pod, container, slot),
+            Some(_) => while_stopping(pod, container, slot),
+        };
+        actions.extend(action);
+    }
+    if pod.stop.is_none() {
+        if let Some(start) = next_start(pod) {
+            actions.push(start);
+        }
+        if let Some(reason) = self_stop(pod, &actions) {
+            actions.push(Action::StopPod { reason });
+        }
+    }
+    actions
 }
 
-/// The action for one container of a running pod.
-fn while_running(pod: &PodState, container: usize, slot: &Slot) -> Option<Action> {
+/// What follows for one container of a running pod from where it is
+/// (first starts are [`next_start`]'s).
+fn react(pod: &PodState, container: usize, slot: &Slot) -> Option<Action> {
     match slot.phase {
-        Phase::Pending => Some(Action::Start { container }),
-        Phase::Exited { exit_code, .. } if restarts(pod.restart, exit_code) => {
-            Some(Action::BackOff {
-                container,
-                delay: slot.backoff.delay(pod.now),
+        Phase::Exited { exit_code, .. } => {
+            let again = match slot.traits.role {
+                // An init container must complete; under Never its
+                // failure fails the pod.
+                Role::Init => exit_code != 0 && pod.restart != RestartPolicy::Never,
+                Role::Sidecar => true,
+                Role::App => restarts(pod.restart, exit_code),
+            };
+            Some(if again {
+                Action::BackOff {
+                    container,
+                    delay: slot.backoff.delay(pod.now),
+                }
+            } else {
+                Action::Finish { container }
             })
         }
-        Phase::Exited { .. } => Some(Action::Finish { container }),
         Phase::RestartDue { run } => Some(Action::Restart {
             container,
             run: run.saturating_add(1),
         }),
-        Phase::Running { .. } | Phase::BackingOff { .. } | Phase::Done => None,
+        Phase::Killing { .. } => kill_progress(pod, container, slot),
+        Phase::PostStart { .. } | Phase::Running { .. } => slot
+            .kill_requested
+            .map(|reason| Action::BeginKill { container, reason }),
+        Phase::Pending | Phase::BackingOff { .. } | Phase::Done => None,
     }
 }
 
-/// The action for one container of a stopping pod: kill what runs, start
-/// nothing.
-fn while_stopping(stop: StopPhase, container: usize, phase: &Phase) -> Option<Action> {
-    match (stop, phase) {
-        (_, Phase::Done) => None,
-        (
-            StopPhase::Graceful,
-            Phase::Running {
-                signalled: None, ..
-            },
-        ) => Some(Action::Kill {
+/// The next first start, in kubelet's order; `None` while the order
+/// says to wait.
+fn next_start(pod: &PodState) -> Option<Action> {
+    let ordered = pod
+        .containers
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.traits.role != Role::App)
+        .chain(
+            pod.containers
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.traits.role == Role::App),
+        );
+    for (container, slot) in ordered {
+        if slot.phase == Phase::Pending {
+            return Some(Action::Start { container });
+        }
+        let passed = match slot.traits.role {
+            Role::Init => slot.completed_init(),
+            Role::Sidecar => slot.ever_started,
+            // The next app container waits for this one's postStart.
+            Role::App => !matches!(slot.phase, Phase::PostStart { .. }),
+        };
+        if !passed {
+            return None;
+        }
+    }
+    None
+}
+
+/// Whether the pod stops itself now: an init container failed under
+/// Never, or every app container ended for good (the sidecars are then
+/// stopped and the pod is over).
+fn self_stop(pod: &PodState, actions: &[Action]) -> Option<StopReason> {
+    let finishing = |container: usize| actions.contains(&Action::Finish { container });
+    let init_failed = pod.containers.iter().enumerate().any(|(i, s)| {
+        s.traits.role == Role::Init
+            && pod.restart == RestartPolicy::Never
+            && matches!(s.phase, Phase::Exited { exit_code, .. } if exit_code != 0)
+            && finishing(i)
+    });
+    if init_failed {
+        return Some(StopReason::InitFailed);
+    }
+    let apps_over = pod
+        .containers
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.traits.role == Role::App)
+        .all(|(i, s)| s.phase == Phase::Done || finishing(i));
+    (apps_over && pod.is_initialized()).then_some(StopReason::Completed)
+}
+
+/// The action for one container of a stopping pod: kill what lives,
+/// start nothing.
+fn while_stopping(pod: &PodState, container: usize, slot: &Slot) -> Option<Action> {
+    match slot.phase {
+        Phase::Done => None,
+        Phase::PostStart { .. } | Phase::Running { .. } => Some(Action::BeginKill {
+            container,
+            reason: KillReason::PodStopping,
+        }),
+        Phase::Killing { .. } => kill_progress(pod, container, slot),
+        Phase::Pending
+        | Phase::Exited { .. }
+        | Phase::BackingOff { .. }
+        | Phase::RestartDue { .. } => Some(Action::Finish { container }),
+    }
+}
+
+/// The next step of a kill under way.
+fn kill_progress(pod: &PodState, container: usize, slot: &Slot) -> Option<Action> {
+    let Phase::Killing { stage, overdue, .. } = slot.phase else {
+        return None;
+    };
+    match (overdue, stage) {
+        (Overdue::GiveUp, _) => Some(Action::Abandon { container }),
+        (Overdue::Kill, KillStage::Signalled(StopSignal::Kill)) => None,
+        (Overdue::Kill, _) => Some(Action::Signal {
+            container,
+            signal: StopSignal::Kill,
+        }),
+        (Overdue::No, KillStage::AwaitTurn) if has_turn(pod, container) => Some(Action::Signal {
             container,
             signal: StopSignal::Term,
         }),
-        (StopPhase::Forced, Phase::Running { signalled, .. })
-            if *signalled != Some(StopSignal::Kill) =>
-        {
-            Some(Action::Kill {
-                container,
-                signal: StopSignal::Kill,
-            })
-        }
-        (StopPhase::GaveUp, Phase::Running { .. }) => Some(Action::Abandon { container }),
-        (_, Phase::Running { .. }) => None,
-        (
-            _,
-            Phase::Pending
-            | Phase::Exited { .. }
-            | Phase::BackingOff { .. }
-            | Phase::RestartDue { .. },
-        ) => Some(Action::Finish { container }),
+        (Overdue::No, _) => None,
     }
+}
+
+/// Whether a container being killed may get its stop signal: always,
+/// but during a pod stop a sidecar waits until the app and init
+/// containers and every sidecar after it have ended.
+fn has_turn(pod: &PodState, container: usize) -> bool {
+    let Some(slot) = pod.containers.get(container) else {
+        return false;
+    };
+    if pod.stop.is_none() || slot.traits.role != Role::Sidecar {
+        return true;
+    }
+    pod.containers.iter().enumerate().all(|(i, s)| {
+        let waits_for = s.traits.role != Role::Sidecar || i > container;
+        !waits_for || !s.phase.is_alive()
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backoff::{INITIAL, RESET_AFTER};
-
-    fn pod(restart: RestartPolicy, phases: &[Phase]) -> PodState {
-        let mut pod = PodState::new(restart, phases.len(), Instant::now());
-        for (slot, phase) in pod.containers.iter_mut().zip(phases) {
-            slot.phase = *phase;
-        }
-        pod
-    }
-
-    fn exited(exit_code: i32) -> Phase {
-        Phase::Exited { run: 0, exit_code }
-    }
-
-    fn running(signalled: Option<StopSignal>) -> Phase {
-        Phase::Running { run: 2, signalled }
-    }
-
-    #[test]
-    fn policies() {
-        assert!(restarts(RestartPolicy::Always, 0));
-        assert!(restarts(RestartPolicy::OnFailure, 3));
-        assert!(!restarts(RestartPolicy::OnFailure, 0));
-        assert!(!restarts(RestartPolicy::Never, 1));
-    }
-
-    #[test]
-    fn containers_start_in_spec_order() {
-        let all_new = pod(RestartPolicy::Always, &[Phase::Pending; 3]);
-        assert_eq!(
-            compute_actions(&all_new),
-            [
-                Action::Start { container: 0 },
-                Action::Start { container: 1 },
-                Action::Start { container: 2 },
-            ]
-        );
-        let some_running = pod(
-            RestartPolicy::Always,
-            &[running(None), Phase::Pending, Phase::Done, Phase::Pending],
-        );
-        assert_eq!(
-            compute_actions(&some_running),
-            [
-                Action::Start { container: 1 },
-                Action::Start { container: 3 },
-            ]
-        );
-    }
-
-    #[test]
-    fn exits_follow_the_restart_policy() {
-        let cases = [
-            (RestartPolicy::Always, 0, true),
-            (RestartPolicy::Always, 1, true),
-            (RestartPolicy::OnFailure, 0, false),
-            (RestartPolicy::OnFailure, 137, true),
-            (RestartPolicy::Never, 0, false),
-            (RestartPolicy::Never, 1, false),
-        ];
-        for (policy, code, restart) in cases {
-            let actions = compute_actions(&pod(policy, &[exited(code)]));
-            let expected = if restart {
-                Action::BackOff {
-                    container: 0,
-                    delay: Duration::ZERO,
-                }
-            } else {
-                Action::Finish { container: 0 }
-            };
-            assert_eq!(actions, [expected], "{policy:?} exit {code}");
-        }
-    }
-
-    #[test]
-    fn the_backoff_is_per_container() {
-        let mut state = pod(RestartPolicy::Always, &[exited(1), exited(1), exited(1)]);
-        let now = state.now;
-        // The first container restarted once, the second three times, the
-        // third long ago.
-        state.containers[0].backoff.advance(now);
-        for _ in 0..3 {
-            state.containers[1].backoff.advance(now);
-        }
-        state.containers[2]
-            .backoff
-            .advance(now - RESET_AFTER - Duration::from_secs(1));
-        assert_eq!(
-            compute_actions(&state),
-            [
-                Action::BackOff {
-                    container: 0,
-                    delay: INITIAL,
-                },
-                Action::BackOff {
-                    container: 1,
-                    delay: INITIAL * 4,
-                },
-                Action::BackOff {
-                    container: 2,
-                    delay: Duration::ZERO,
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn a_due_restart_is_the_next_run_and_a_backoff_waits() {
-        let state = pod(
-            RestartPolicy::Always,
-            &[
-                Phase::RestartDue { run: 4 },
-                Phase::BackingOff { run: 1 },
-                running(None),
-                Phase::Done,
-            ],
-        );
-        assert_eq!(
-            compute_actions(&state),
-            [Action::Restart {
-                container: 0,
-                run: 5
-            }]
-        );
-    }
-
-    #[test]
-    fn a_graceful_stop_terms_what_runs_and_starts_nothing() {
-        let mut state = pod(
-            RestartPolicy::Always,
-            &[
-                running(None),
-                Phase::Pending,
-                exited(1),
-                Phase::BackingOff { run: 0 },
-                Phase::RestartDue { run: 0 },
-                running(Some(StopSignal::Term)),
-                Phase::Done,
-            ],
-        );
-        state.stop = Some(StopPhase::Graceful);
-        assert_eq!(
-            compute_actions(&state),
-            [
-                Action::Kill {
-                    container: 0,
-                    signal: StopSignal::Term,
-                },
-                Action::Finish { container: 1 },
-                Action::Finish { container: 2 },
-                Action::Finish { container: 3 },
-                Action::Finish { container: 4 },
-            ]
-        );
-    }
-
-    #[test]
-    fn after_the_grace_period_kill_then_give_up() {
-        let mut state = pod(
-            RestartPolicy::Never,
-            &[
-                running(Some(StopSignal::Term)),
-                running(None),
-                running(Some(StopSignal::Kill)),
-                Phase::Done,
-            ],
-        );
-        state.stop = Some(StopPhase::Forced);
-        assert_eq!(
-            compute_actions(&state),
-            [
-                Action::Kill {
-                    container: 0,
-                    signal: StopSignal::Kill,
-                },
-                Action::Kill {
-                    container: 1,
-                    signal: StopSignal::Kill,
-                },
-            ]
-        );
-        state.stop = Some(StopPhase::GaveUp);
-        assert_eq!(
-            compute_actions(&state),
-            [
-                Action::Abandon { container: 0 },
-                Action::Abandon { container: 1 },
-                Action::Abandon { container: 2 },
-            ]
-        );
-    }
-
-    #[test]
-    fn the_loop_is_over_once_stopped_and_all_done() {
-        let mut state = pod(RestartPolicy::Always, &[Phase::Done, Phase::Done]);
-        assert!(!state.is_over(), "not stopped");
-        assert!(compute_actions(&state).is_empty());
-        state.stop = Some(StopPhase::Graceful);
-        assert!(state.is_over());
-        state.containers[1].phase = running(Some(StopSignal::Term));
-        assert!(!state.is_over());
-        assert!(compute_actions(&state).is_empty());
-    }
-
-    #[test]
-    fn stop_signals() {
-        assert_eq!(StopSignal::Term.signal(), Signal::SIGTERM);
-        assert_eq!(StopSignal::Kill.signal(), Signal::SIGKILL);
-    }
-}
+mod tests;

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use podvm_proto::EventType;
 
+use crate::controller::input::HookKind;
+use crate::controller::state::KillReason;
+
 /// One kind of container event, with what its message needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerEvent<'a> {
@@ -24,8 +27,10 @@ pub enum ContainerEvent<'a> {
     Failed { error: &'a str },
     /// A restart waits out the back-off; `pod` is [`pod_desc`].
     BackOff { pod: &'a str },
-    /// The pod is stopping and the running container is being killed.
-    Killing,
+    /// The running container is being killed, for `reason`.
+    Killing { reason: KillReason },
+    /// A lifecycle hook failed with `message`.
+    HookFailed { hook: HookKind, message: &'a str },
 }
 
 impl ContainerEvent<'_> {
@@ -34,8 +39,10 @@ impl ContainerEvent<'_> {
             ContainerEvent::Pulled { .. }
             | ContainerEvent::Created
             | ContainerEvent::Started
-            | ContainerEvent::Killing => EventType::Normal,
-            ContainerEvent::Failed { .. } | ContainerEvent::BackOff { .. } => EventType::Warning,
+            | ContainerEvent::Killing { .. } => EventType::Normal,
+            ContainerEvent::Failed { .. }
+            | ContainerEvent::BackOff { .. }
+            | ContainerEvent::HookFailed { .. } => EventType::Warning,
         }
     }
 
@@ -47,7 +54,15 @@ impl ContainerEvent<'_> {
             ContainerEvent::Started => "Started",
             ContainerEvent::Failed { .. } => "Failed",
             ContainerEvent::BackOff { .. } => "BackOff",
-            ContainerEvent::Killing => "Killing",
+            ContainerEvent::Killing { .. } => "Killing",
+            ContainerEvent::HookFailed {
+                hook: HookKind::PostStart,
+                ..
+            } => "FailedPostStartHook",
+            ContainerEvent::HookFailed {
+                hook: HookKind::PreStop,
+                ..
+            } => "FailedPreStopHook",
         }
     }
 
@@ -64,10 +79,57 @@ impl ContainerEvent<'_> {
             ContainerEvent::BackOff { pod } => {
                 format!("Back-off restarting failed container {container} in pod {pod}")
             }
-            ContainerEvent::Killing => format!("Stopping container {container}"),
+            ContainerEvent::Killing {
+                reason: KillReason::PodStopping,
+            } => format!("Stopping container {container}"),
+            ContainerEvent::Killing {
+                reason: KillReason::Unhealthy(probe),
+            } => format!(
+                "Container {container} failed {} probe, will be restarted",
+                probe.lower()
+            ),
+            ContainerEvent::Killing {
+                reason: KillReason::PostStartFailed,
+            } => "FailedPostStartHook".into(),
+            ContainerEvent::HookFailed { message, .. } => message.to_string(),
         }
     }
 }
+
+/// One kind of event about the pod as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodEvent<'a> {
+    /// `activeDeadlineSeconds` passed.
+    DeadlineExceeded,
+    /// The pod is evicted (an emptyDir grew past its limit).
+    Evicted { message: &'a str },
+}
+
+impl PodEvent<'_> {
+    pub fn event_type(&self) -> EventType {
+        EventType::Warning
+    }
+
+    /// kubelet's reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PodEvent::DeadlineExceeded => "DeadlineExceeded",
+            PodEvent::Evicted { .. } => "Evicted",
+        }
+    }
+
+    /// kubelet's message.
+    pub fn message(&self) -> String {
+        match self {
+            PodEvent::DeadlineExceeded => DEADLINE_MESSAGE.into(),
+            PodEvent::Evicted { message } => message.to_string(),
+        }
+    }
+}
+
+/// kubelet's message for a pod past its `activeDeadlineSeconds` (the
+/// event's and the pod status's).
+pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 /// kubelet's `format.Pod`: `NAME_NAMESPACE(UID)`.
 pub fn pod_desc(name: &str, namespace: &str, uid: &str) -> String {
@@ -100,6 +162,7 @@ fn go_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::input::ProbeKind;
 
     #[test]
     fn kubelet_texts() {
@@ -141,10 +204,38 @@ mod tests {
                 "Back-off restarting failed container app in pod web_default(1234-ab)",
             ),
             (
-                ContainerEvent::Killing,
+                ContainerEvent::Killing {
+                    reason: KillReason::PodStopping,
+                },
                 EventType::Normal,
                 "Killing",
                 "Stopping container app",
+            ),
+            (
+                ContainerEvent::Killing {
+                    reason: KillReason::Unhealthy(ProbeKind::Liveness),
+                },
+                EventType::Normal,
+                "Killing",
+                "Container app failed liveness probe, will be restarted",
+            ),
+            (
+                ContainerEvent::HookFailed {
+                    hook: HookKind::PostStart,
+                    message: "boom",
+                },
+                EventType::Warning,
+                "FailedPostStartHook",
+                "boom",
+            ),
+            (
+                ContainerEvent::HookFailed {
+                    hook: HookKind::PreStop,
+                    message: "boom",
+                },
+                EventType::Warning,
+                "FailedPreStopHook",
+                "boom",
             ),
         ];
         for (event, event_type, reason, message) in cases {

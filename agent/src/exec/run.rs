@@ -12,11 +12,6 @@
 //! to the container's init) is out of reach, as the exec helper starts the
 //! command in the container's PID namespace without a cgroup of its own.
 
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "exec probes and hooks are its first users")
-)]
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -3,11 +3,14 @@
 //! new, the root is the bundle's `rootfs`, the cgroup is the agent's, and
 //! bind mounts of `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` and
 //! `/dev/shm` come from the sandbox whatever source a client named (as
-//! kata-agent does: the client's paths are its own machine's).
+//! kata-agent does: the client's paths are its own machine's). The pod's
+//! volumes, for the containers whose spec the agent builds, come along.
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
+
+use crate::volume::VolumeRefs;
 
 /// What a container takes from its pod's sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub struct SandboxRefs {
     pub resolv_conf: PathBuf,
     /// The pod-wide tmpfs for `/dev/shm`.
     pub shm: PathBuf,
+    /// The pod's volumes and where per-container mount sources are made.
+    pub volumes: VolumeRefs,
 }
 
 /// The bundle-relative root every container runs on (the bundle's
@@ -113,6 +118,7 @@ mod tests {
             hostname: "/run/sb/hostname".into(),
             resolv_conf: "/run/sb/resolv.conf".into(),
             shm: "/run/sb/shm".into(),
+            volumes: VolumeRefs::default(),
         }
     }
 

@@ -139,10 +139,13 @@ impl TestPod {
             host_aliases: Vec::new(),
             restart_policy: RestartPolicy::Never,
             termination_grace_period_seconds: 1,
+            init_containers: Vec::new(),
             containers: containers
                 .iter()
                 .map(|(name, command)| container(name, &rootfs, command))
                 .collect(),
+            active_deadline_seconds: None,
+            volumes: Vec::new(),
         };
         let pod = match Pod::create(run.clone(), None, spec, Arc::new(EventLog::new())) {
             Ok(pod) => pod,
@@ -212,30 +215,28 @@ impl TestPod {
 
 impl Drop for TestPod {
     fn drop(&mut self) {
-        self.pod.stop(Duration::ZERO);
+        self.pod.stop(Duration::ZERO, true);
         self.run.teardown();
     }
 }
 
 /// A busybox container running `command`.
 fn container(name: &str, rootfs: &Path, command: &[&str]) -> ContainerSpec {
+    let image_config = ImageConfig {
+        env: vec!["PATH=/bin".into()],
+        ..ImageConfig::default()
+    };
+    let rootfs = RootfsSource::Directory {
+        path: rootfs.to_path_buf(),
+    };
     ContainerSpec {
-        name: name.into(),
-        image: "busybox:test".into(),
-        image_id: format!("sha256:{}", "0".repeat(64)),
-        image_config: ImageConfig {
-            env: vec!["PATH=/bin".into()],
-            ..ImageConfig::default()
-        },
-        rootfs: RootfsSource::Directory {
-            path: rootfs.to_path_buf(),
-        },
         command: command.iter().map(|s| s.to_string()).collect(),
-        args: Vec::new(),
-        env: Vec::new(),
-        working_dir: None,
-        run_as_user: None,
-        run_as_group: None,
-        supplemental_groups: Vec::new(),
+        ..ContainerSpec::new(
+            name,
+            "busybox:test",
+            format!("sha256:{}", "0".repeat(64)),
+            image_config,
+            rootfs,
+        )
     }
 }

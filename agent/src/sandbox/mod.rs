@@ -1,6 +1,6 @@
 //! The pod sandbox: the holder process owning the shared IPC, UTS and
-//! network namespaces, the files bind-mounted into every container, and the
-//! pod-wide `/dev/shm` tmpfs.
+//! network namespaces, the files bind-mounted into every container, the
+//! pod-wide `/dev/shm` tmpfs and the pod's volumes.
 
 mod files;
 
@@ -19,6 +19,7 @@ use podvm_proto::SandboxSpec;
 use crate::reaper::Exit;
 use crate::rundir::RunDir;
 use crate::spawn::{helper_command, spawn_helper, PAUSE};
+use crate::volume::{Eviction, VolumeError, VolumeRefs, Volumes};
 
 /// Why the sandbox could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,8 @@ pub enum SandboxError {
     Spawn(#[source] std::io::Error),
     #[error("the sandbox holder failed: {0}")]
     Holder(String),
+    #[error("setting up the pod's volumes: {0}")]
+    Volume(#[from] VolumeError),
 }
 
 /// A running sandbox.
@@ -45,6 +48,9 @@ pub struct Sandbox {
     pub hostname: PathBuf,
     pub resolv_conf: PathBuf,
     pub shm: PathBuf,
+    volumes: Volumes,
+    /// `<run>/containers`, where termination-message files are made.
+    containers: PathBuf,
 }
 
 fn write(path: PathBuf, text: &str) -> Result<PathBuf, SandboxError> {
@@ -56,7 +62,8 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, SandboxError> {
 }
 
 impl Sandbox {
-    /// Writes the pod files, mounts `/dev/shm` and starts the holder.
+    /// Writes the pod files, mounts `/dev/shm`, sets up the volumes and
+    /// starts the holder.
     pub fn create(run: &RunDir, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         let dir = run.sandbox();
         let hosts = write(
@@ -78,6 +85,7 @@ impl Sandbox {
             Some("mode=1777,size=65536k"),
         )
         .map_err(SandboxError::Shm)?;
+        let volumes = Volumes::setup(&dir, &spec.volumes)?;
 
         let mut cmd = helper_command(PAUSE);
         cmd.arg(&spec.hostname)
@@ -85,7 +93,13 @@ impl Sandbox {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut helper = spawn_helper(cmd, b"", false).map_err(SandboxError::Spawn)?;
+        let mut helper = match spawn_helper(cmd, b"", false) {
+            Ok(helper) => helper,
+            Err(e) => {
+                volumes.teardown();
+                return Err(SandboxError::Spawn(e));
+            }
+        };
         let holder_pid = helper.child.id() as i32;
         let mut line = String::new();
         if let Some(out) = helper.child.stdout.take() {
@@ -98,6 +112,8 @@ impl Sandbox {
             hostname,
             resolv_conf,
             shm,
+            volumes,
+            containers: run.containers(),
         };
         if line.trim() != "ready" {
             sandbox.stop_holder();
@@ -116,14 +132,33 @@ impl Sandbox {
         self.holder_pid
     }
 
-    /// Kills the holder and waits for it; the namespaces go with it once the
-    /// last container is gone. The shm and run-dir mounts are unmounted with
-    /// the run directory.
+    /// What containers mount from the pod's volumes.
+    pub fn volume_refs(&self) -> VolumeRefs {
+        self.volumes.refs(&self.containers)
+    }
+
+    /// The first volume over its `sizeLimit` (kubelet then evicts the pod,
+    /// see [`Eviction::message`]); measures the volumes' trees, so call it
+    /// from a periodic check, not a status read.
+    pub fn over_limit(&self) -> Option<Eviction> {
+        self.volumes.over_limit()
+    }
+
+    /// kubelet's eviction message for the first volume over its
+    /// `sizeLimit`, if any (see [`Sandbox::over_limit`]).
+    pub fn volume_over_limit(&self) -> Option<String> {
+        self.over_limit().map(|e| e.message())
+    }
+
+    /// Kills the holder and waits for it (the namespaces go with it once
+    /// the last container is gone), then unmounts and removes the pod's
+    /// volumes. The shm and run-dir mounts are unmounted with the run
+    /// directory.
     pub fn stop_holder(&self) {
-        if self.holder_exit.wait_timeout(Duration::ZERO).is_some() {
-            return;
+        if self.holder_exit.wait_timeout(Duration::ZERO).is_none() {
+            let _ = kill(Pid::from_raw(self.holder_pid), Signal::SIGKILL);
+            let _ = self.holder_exit.wait_timeout(Duration::from_secs(5));
         }
-        let _ = kill(Pid::from_raw(self.holder_pid), Signal::SIGKILL);
-        let _ = self.holder_exit.wait_timeout(Duration::from_secs(5));
+        self.volumes.teardown();
     }
 }

@@ -76,27 +76,23 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
 
 /// A container running `command` in the busybox image.
 pub fn container(name: &str, rootfs: &Path, command: &[&str]) -> ContainerSpec {
+    let image_config = ImageConfig {
+        cmd: vec!["sh".into()],
+        env: vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        ..ImageConfig::default()
+    };
+    let rootfs = RootfsSource::Directory {
+        path: rootfs.to_path_buf(),
+    };
     ContainerSpec {
-        name: name.into(),
-        image: "busybox:test".into(),
-        image_id: "sha256:0000000000000000000000000000000000000000000000000000000000000000".into(),
-        image_config: ImageConfig {
-            entrypoint: vec![],
-            cmd: vec!["sh".into()],
-            env: vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()],
-            working_dir: None,
-            user: None,
-        },
-        rootfs: RootfsSource::Directory {
-            path: rootfs.to_path_buf(),
-        },
         command: command.iter().map(|s| s.to_string()).collect(),
-        args: vec![],
-        env: vec![],
-        working_dir: None,
-        run_as_user: None,
-        run_as_group: None,
-        supplemental_groups: vec![],
+        ..ContainerSpec::new(
+            name,
+            "busybox:test",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            image_config,
+            rootfs,
+        )
     }
 }
 
@@ -110,7 +106,10 @@ pub fn pod(containers: Vec<ContainerSpec>) -> SandboxSpec {
         host_aliases: vec![],
         restart_policy: RestartPolicy::Never,
         termination_grace_period_seconds: 2,
+        init_containers: vec![],
         containers,
+        active_deadline_seconds: None,
+        volumes: vec![],
     }
 }
 
@@ -206,10 +205,13 @@ impl TestAgent {
         self.conn().status(QUICK_CALL).unwrap()
     }
 
+    /// The status of the (init or app) container `name`.
     pub fn container_status(&self, name: &str) -> ContainerStatus {
-        self.status()
-            .containers
+        let status = self.status();
+        status
+            .init_containers
             .into_iter()
+            .chain(status.containers)
             .find(|c| c.name == name)
             .unwrap_or_else(|| panic!("no container {name}"))
     }
@@ -427,4 +429,25 @@ pub fn terminated(status: &ContainerStatus) -> (i32, String, Option<String>) {
 pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// PIDs of live processes whose environment contains `entry`.
+pub fn processes_with(entry: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        });
+        if !zombie && environ.split(|b| *b == 0).any(|v| v == entry.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
 }

@@ -1,15 +1,24 @@
 //! Conversions between the typed forms ([`crate::spec`], [`crate::status`],
-//! [`crate::event`], [`crate::container`]) and the protobuf messages
-//! ([`crate::pb`]).
+//! [`crate::event`], [`crate::container`], [`crate::lifecycle`],
+//! [`crate::volume`]) and the protobuf messages ([`crate::pb`]).
 //!
 //! Typed → wire cannot fail. Wire → typed checks what protobuf cannot: a
-//! required message or enum that is missing or unknown is an error naming
-//! the field (`sandbox.containers[1].rootfs`), like the API server's.
+//! required message or enum that is missing or unknown, a number out of
+//! range, a path that is not absolute, a mount of a volume that does not
+//! exist, ... is an error naming the field
+//! (`sandbox.containers[1].livenessProbe.periodSeconds`), like the API
+//! server's.
 
 mod container;
 mod event;
+#[cfg(test)]
+mod fixtures;
+mod lifecycle;
 mod spec;
 mod status;
+mod volume;
+
+pub use volume::is_dns_label;
 
 pub use container::create_container_from_pb;
 pub use event::event_from_pb;
@@ -39,6 +48,30 @@ impl ConvertError {
 
     pub(crate) fn unknown_enum(field: impl Into<String>, value: i32) -> Self {
         ConvertError::new(field, format!("Unsupported value: {value}"))
+    }
+
+    /// `Invalid value: <value>: <detail>` (strings are given quoted).
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        detail: &str,
+    ) -> Self {
+        ConvertError::new(field, format!("Invalid value: {value}: {detail}"))
+    }
+
+    /// `Forbidden: <detail>`.
+    pub(crate) fn forbidden(field: impl Into<String>, detail: &str) -> Self {
+        ConvertError::new(field, format!("Forbidden: {detail}"))
+    }
+
+    /// `Duplicate value: "<value>"`.
+    pub(crate) fn duplicate(field: impl Into<String>, value: &str) -> Self {
+        ConvertError::new(field, format!("Duplicate value: {value:?}"))
+    }
+
+    /// `Not found: "<value>"`.
+    pub(crate) fn not_found(field: impl Into<String>, value: &str) -> Self {
+        ConvertError::new(field, format!("Not found: {value:?}"))
     }
 }
 
