@@ -29,6 +29,7 @@ guest-image/build.sh
 
 step "test images (busybox, offline)"
 tests/images/build-busybox.sh target/test-images
+tests/images/build-grpc.sh target/test-images
 
 step "fuzz the decoders: protocol frames, virtqueues (30 s per target)"
 scripts/fuzz.sh 30

@@ -146,9 +146,13 @@ pub struct LogsArgs {
     pub name: String,
     #[arg(short = 'c', long)]
     pub container: Option<String>,
-    /// Keep streaming new output.
+    /// Keep streaming new output (until the container's current run ends).
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// The output of the container's previous run (before its last
+    /// restart).
+    #[arg(short = 'p', long)]
+    pub previous: bool,
     /// Only the last N lines.
     #[arg(long)]
     pub tail: Option<u64>,

@@ -350,3 +350,100 @@ fn a_sidecar_keeps_running_while_the_app_completes() {
     assert_eq!(logs, "job done\n");
     p.ok(&["delete", "pod", "sidecar"]);
 }
+
+/// tests/images/build-grpc.sh's health server: `podvm.Web` SERVING,
+/// `podvm.Sick` NOT_SERVING, and the server itself (`""`) SERVING until
+/// 15 s after its start, far past its first readiness probe.
+const GRPC: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: grpc
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: grpc
+    image: podvm/grpc-health
+    args: [--port, "9090", --serving, podvm.Web, --not-serving, podvm.Sick, --not-serving-after, "15"]
+    ports: [{name: grpc, containerPort: 9090}]
+    readinessProbe:
+      grpc: {port: 9090, service: podvm.Web}
+      periodSeconds: 1
+    livenessProbe:
+      grpc: {port: 9090}
+      periodSeconds: 1
+      failureThreshold: 1
+"#;
+
+#[test]
+fn a_grpc_probe_asks_a_health_server_in_the_vm() {
+    if !require_e2e("grpc_probe") {
+        return;
+    }
+    let p = Podvm::with_image("busybox-oci.tar");
+    let archive = common::test_images().join("grpc-health-oci.tar");
+    let loaded = p.ok(&["image", "load", "-i", archive.to_str().unwrap()]);
+    assert!(
+        loaded.contains("Loaded image: docker.io/podvm/grpc-health:latest"),
+        "{loaded}"
+    );
+    apply(&p, "grpc", GRPC);
+    let restart_count = |v: &serde_json::Value| {
+        state(v, "containerStatuses", "grpc")["restartCount"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+
+    // Readiness asks for podvm.Web; the server answers SERVING.
+    let ready = p.wait_pod("grpc", GENEROUS, |v| {
+        condition(v, "Ready").as_deref() == Some("True")
+    });
+    assert_eq!(
+        restart_count(&ready),
+        0,
+        "restarted before ready: {ready:#}"
+    );
+    // kubectl's form, `grpc <pod>:PORT SERVICE ATTRS` (an empty service
+    // leaves two spaces).
+    let described = p.ok(&["describe", "pod", "grpc"]);
+    let probe_line = |key: &str| {
+        described
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(key))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {key} in:\n{described}"))
+            .to_string()
+    };
+    assert_eq!(
+        probe_line("Readiness:"),
+        "grpc <pod>:9090 podvm.Web delay=0s timeout=1s period=1s #success=1 #failure=3"
+    );
+    assert_eq!(
+        probe_line("Liveness:"),
+        "grpc <pod>:9090  delay=0s timeout=1s period=1s #success=1 #failure=1"
+    );
+
+    // The server turns NOT_SERVING; liveness fails and the kubelet way
+    // restarts the container (SIGTERM, which the server exits 0 on).
+    let restarted = p.wait_pod("grpc", GENEROUS, |v| restart_count(v) >= 1);
+    let grpc = state(&restarted, "containerStatuses", "grpc");
+    assert_eq!(grpc["lastState"]["terminated"]["exitCode"], 0, "{grpc:#}");
+    let events = p.ok(&["get", "events"]);
+    assert!(
+        events
+            .contains(r#"Liveness probe failed: service unhealthy (responded with "NOT_SERVING")"#),
+        "{events}"
+    );
+    assert!(
+        events.contains("Container grpc failed liveness probe, will be restarted"),
+        "{events}"
+    );
+
+    // The new server is SERVING again, and ready.
+    p.wait_pod("grpc", GENEROUS, |v| {
+        restart_count(v) >= 1 && condition(v, "Ready").as_deref() == Some("True")
+    });
+    let logs = p.ok(&["logs", "grpc", "-c", "grpc"]);
+    assert!(logs.starts_with("listening on :9090\n"), "{logs}");
+    p.ok(&["delete", "pod", "grpc"]);
+}

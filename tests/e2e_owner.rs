@@ -322,6 +322,13 @@ fn get_pods_watch_prints_the_life_of_a_pod() {
     let mut watch = p.spawn(&["get", "pods", "-w"]);
     let (tx, rx) = mpsc::channel();
     let out = watch.stdout.take().unwrap();
+    // What the watch says on stderr, to explain an early end.
+    let mut err = watch.stderr.take().unwrap();
+    let said = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut text);
+        text
+    });
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -347,10 +354,17 @@ spec:
     );
     p.ok(&["apply", "-f", manifest.to_str().unwrap()]);
     let mut lines: Vec<String> = Vec::new();
-    let next = |want: &str, lines: &mut Vec<String>| loop {
-        let line = rx
-            .recv_timeout(GENEROUS)
-            .unwrap_or_else(|_| panic!("no line with {want:?}; so far:\n{}", lines.join("\n")));
+    let mut said = Some(said);
+    let mut next = |want: &str, lines: &mut Vec<String>| loop {
+        let Ok(line) = rx.recv_timeout(GENEROUS) else {
+            let _ = watch.kill();
+            let status = watch.wait();
+            let stderr = said.take().map(|t| t.join().unwrap_or_default());
+            panic!(
+                "no line with {want:?} (watch ended: {status:?}, stderr: {stderr:?}); so far:\n{}",
+                lines.join("\n")
+            );
+        };
         lines.push(line.clone());
         if line.starts_with("brief") && line.split_whitespace().nth(2) == Some(want) {
             return;

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use podvm_proto::limits::MAX_READ_CHUNK;
@@ -61,33 +61,41 @@ fn chunk_len(len: u32) -> usize {
     (len.min(MAX_READ_CHUNK) as usize).max(MIN_CHUNK)
 }
 
-/// A container whose log can be read: a pod's, or one of the
-/// container-level API.
+/// A log that can be read: one run of a pod's container, or a container
+/// of the container-level API.
 pub trait LogSource {
-    fn log_path(&self) -> &Path;
+    fn log_path(&self) -> PathBuf;
     /// Bumped at every log line and state change.
     fn wake(&self) -> &Wake;
     /// It will never log again and all its output is in the log.
     fn is_finished(&self) -> bool;
 }
 
-impl LogSource for Container {
-    fn log_path(&self) -> &Path {
-        &self.log_path
+/// One run of a pod's container: its own log file, over once the run
+/// ended (a follower stops there, as `kubectl logs -f` does when the
+/// container exits).
+pub struct RunLog<'a> {
+    pub container: &'a Container,
+    pub run: u32,
+}
+
+impl LogSource for RunLog<'_> {
+    fn log_path(&self) -> PathBuf {
+        self.container.log_of(self.run)
     }
 
     fn wake(&self) -> &Wake {
-        &self.wake
+        &self.container.wake
     }
 
     fn is_finished(&self) -> bool {
-        Container::is_finished(self)
+        self.container.run_over(self.run)
     }
 }
 
 impl LogSource for CriContainer {
-    fn log_path(&self) -> &Path {
-        CriContainer::log_path(self)
+    fn log_path(&self) -> PathBuf {
+        CriContainer::log_path(self).to_path_buf()
     }
 
     fn wake(&self) -> &Wake {

@@ -27,7 +27,7 @@ use crate::cgroup::Cgroups;
 use crate::console::say;
 use crate::container::launch::{self, CreatedRun, LaunchContext, RunningContainer};
 use crate::container::state::{RunExit, WaitingReason};
-use crate::container::{Container, RunningInfo};
+use crate::container::{Container, CreateFailure, RunningInfo};
 use crate::controller::phase::{pod_phase, InitStatus};
 use crate::controller::state::Role;
 use crate::controller::sync::{Shared, KILL_WAIT};
@@ -106,7 +106,7 @@ impl Pod {
                 };
                 Arc::new(Container::new(
                     c.clone(),
-                    run.log_file(&c.name),
+                    run.container_logs(&c.name),
                     id,
                     Arc::clone(&events),
                     waiting,
@@ -182,7 +182,9 @@ impl Pod {
             Err(e) => {
                 say!("cannot start the pod's sync loop: {e}");
                 for container in &self.containers {
-                    container.set_create_error(format!("agent could not start a thread: {e}"));
+                    container.set_create_error(CreateFailure::Runtime(format!(
+                        "agent could not start a thread: {e}"
+                    )));
                 }
             }
         }
@@ -338,7 +340,7 @@ impl controller::Runtime for Pod {
     type Created = CreatedRun;
     type Run = RunningContainer;
 
-    fn create(&self, container: &Container) -> Result<CreatedRun, String> {
+    fn create(&self, container: &Container) -> Result<CreatedRun, CreateFailure> {
         launch::create(&self.launch_context(), container)
     }
 
@@ -388,7 +390,7 @@ impl controller::Runtime for Pod {
         crate::container::termination::message(
             &file,
             container.spec.termination_message_policy,
-            &container.log_path,
+            &container.current_log(),
             exit.code,
         )
     }
@@ -416,6 +418,7 @@ impl controller::Run for RunningContainer {
         RunExit {
             code: exited.code,
             signal: exited.signal,
+            oom_killed: exited.oom_killed,
             finished_at: exited.finished_at,
         }
     }

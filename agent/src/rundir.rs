@@ -75,8 +75,9 @@ impl RunDir {
         crate::volume::termination::termination_log_path(&self.containers(), container)
     }
 
-    /// The log file of one container.
-    pub fn log_file(&self, container: &str) -> PathBuf {
-        self.logs().join(format!("{container}.log"))
+    /// The folder of one container's logs: one file per run
+    /// (`<run>.log`, as kubelet's `<restartCount>.log`).
+    pub fn container_logs(&self, container: &str) -> PathBuf {
+        self.logs().join(container)
     }
 }

@@ -141,9 +141,10 @@ fn a_sub_path_may_not_leave_the_volume() {
     let status = agent.wait_for("victim", "a subPath error", |s| {
         matches!(&s.state, ContainerState::Waiting { message: Some(m), .. } if m.contains("subPath"))
     });
-    let ContainerState::Waiting { message, .. } = &status.state else {
+    let ContainerState::Waiting { reason, message } = &status.state else {
         unreachable!()
     };
+    assert_eq!(reason, "CreateContainerConfigError");
     assert_eq!(
         message.as_deref(),
         Some("failed to prepare subPath for volumeMount \"data\" of container \"victim\"")

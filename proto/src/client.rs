@@ -329,8 +329,9 @@ impl AgentConn {
         }
     }
 
-    /// Reads a container's log from `offset` (`tail_lines` on the first
-    /// call); with `follow`, waits for more until the container is done.
+    /// Reads a container's log (its latest run's) from `offset`
+    /// (`tail_lines` on the first call); with `follow`, waits for more
+    /// until that run ended.
     pub fn read_log(
         &self,
         container: &str,
@@ -343,6 +344,23 @@ impl AgentConn {
             offset,
             tail_lines,
             follow,
+            ..Default::default()
+        })
+    }
+
+    /// [`AgentConn::read_log`] of the run before the latest
+    /// (`kubectl logs --previous`); `NOT_FOUND` if there is none.
+    pub fn read_previous_log(
+        &self,
+        container: &str,
+        offset: u64,
+        tail_lines: Option<u64>,
+    ) -> Result<LogChunk> {
+        self.log_chunk(pb::ReadLogRequest {
+            container: container.to_string(),
+            offset,
+            tail_lines,
+            previous: true,
             ..Default::default()
         })
     }

@@ -75,7 +75,15 @@ fn watch(ctx: &Ctx, args: &GetArgs, pods: &[Pod], wide: bool) -> Result<()> {
                 .collect(),
             None => {
                 let ns = (!args.all_namespaces).then_some(args.namespace.as_str());
-                ctx.state.list(ns)?
+                match ctx.state.list(ns) {
+                    Ok(records) => records,
+                    Err(e) => {
+                        // The next change reads the state again, as
+                        // kubectl's watch reconnects.
+                        eprintln!("warning: cannot list the pods: {e:#}");
+                        continue;
+                    }
+                }
             }
         };
         // A pod removed meanwhile has no view: it is simply not listed.

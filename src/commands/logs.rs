@@ -1,5 +1,6 @@
-//! `podvm logs NAME [-c C] [-f] [--tail N] [--timestamps]`: the container's
-//! output as the agent keeps it, in CRI log format, printed the way kubectl
+//! `podvm logs NAME [-c C] [-f] [-p] [--tail N] [--timestamps]`: the
+//! output of the container's current run (or with `-p` its previous one)
+//! as the agent keeps it, in CRI log format, printed the way kubectl
 //! prints it and byte for byte (container output need not be UTF-8).
 
 use std::io::Write;
@@ -24,10 +25,20 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
     let mut lines = LineBuffer::default();
     let mut offset = 0;
     let mut tail = args.tail;
+    let follow = args.follow && !args.previous;
     loop {
-        let chunk = conn
-            .read_log(&container, offset, tail.take(), args.follow)
-            .context("cannot read the container's log")?;
+        let read = if args.previous {
+            conn.read_previous_log(&container, offset, tail.take())
+        } else {
+            conn.read_log(&container, offset, tail.take(), follow)
+        };
+        let chunk = match read {
+            Err(e) if e.code() == Some(podvm_proto::Code::NOT_FOUND) && args.previous => bail!(
+                "previous terminated container {container:?} in pod {:?} not found",
+                args.name
+            ),
+            other => other.context("cannot read the container's log")?,
+        };
         if chunk.next_offset < offset {
             bail!(
                 "the agent moved the log offset back from {offset} to {}",
@@ -41,7 +52,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
             write_cri_line(&mut out, line, args.timestamps)
         })?;
         out.flush().context("cannot write to stdout")?;
-        if chunk.end || (stalled && !args.follow) {
+        if chunk.end || (stalled && !follow) {
             break;
         }
     }

@@ -37,6 +37,18 @@ fn count_procs(dir: &Path) -> Option<u64> {
 }
 
 impl CgroupDir {
+    /// How many processes of the cgroup the kernel's OOM killer has killed
+    /// (`oom_kill` of `memory.events` on v2, `memory.oom_control` on v1);
+    /// `None` without a memory controller or on kernels that do not count.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let file = match self.version {
+            CgroupVersion::V2 => "memory.events",
+            CgroupVersion::V1 => "memory.oom_control",
+        };
+        let text = fs::read_to_string(self.controller("memory")?.join(file)).ok()?;
+        keyed_value(&text, "oom_kill")
+    }
+
     /// The container's usage, as far as its controllers tell.
     pub fn stats(&self) -> CgroupStats {
         let main = self.main_dir();
@@ -94,8 +106,14 @@ mod tests {
         let d = tmp.path();
         fs::write(d.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
         fs::write(d.join("memory.current"), "4096\n").unwrap();
+        fs::write(
+            d.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
         fs::write(d.join("cgroup.procs"), "12\n13\n").unwrap();
         let with_memory = dir(CgroupVersion::V2, &[(&["memory"], d)]);
+        assert_eq!(with_memory.oom_kills(), Some(1));
         assert_eq!(
             with_memory.stats(),
             CgroupStats {

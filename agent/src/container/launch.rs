@@ -17,8 +17,8 @@ use nix::unistd::pipe2;
 use oci_spec::runtime::Spec;
 
 use super::config::{next_report, LaunchRequest, Overlay, ProcessConfig, ShimReport};
-use super::spec::build;
-use super::Container;
+use super::spec::{build, BuildError};
+use super::{Container, CreateFailure};
 use crate::cgroup::{CgroupDir, Cgroups};
 use crate::ids::now_rfc3339;
 use crate::logs::{spawn_reader, LogSink, StdStream};
@@ -70,12 +70,17 @@ pub struct RunningContainer {
     exit: Arc<Exit>,
     readers: Vec<JoinHandle<()>>,
     layers: RunLayers,
+    /// The cgroup's OOM kill count when the run started.
+    oom_kills_at_start: Option<u64>,
 }
 
 /// How a run ended.
 pub struct Exited {
     pub code: i32,
     pub signal: Option<i32>,
+    /// The kernel's OOM killer ended it (SIGKILL while its cgroup counted
+    /// a new OOM kill: containerd's `OOMKilled`).
+    pub oom_killed: bool,
     pub finished_at: String,
 }
 
@@ -95,22 +100,31 @@ impl RunningContainer {
         }
         self.layers.remove();
         let (code, signal) = result.unwrap_or((status.code(), None));
+        let oom_kills = self.cgroup.as_ref().and_then(CgroupDir::oom_kills);
+        let oom_killed = signal == Some(libc::SIGKILL)
+            && oom_kills.is_some_and(|n| n > self.oom_kills_at_start.unwrap_or(0));
         Exited {
             code,
             signal,
+            oom_killed,
             finished_at: now_rfc3339(),
         }
     }
 }
 
-/// Creates a run of `container` (CreateContainerError when it fails).
-pub fn create(ctx: &LaunchContext<'_>, container: &Container) -> Result<CreatedRun, String> {
+/// Creates a run of `container`: a volume mount that cannot be made is
+/// kubelet's `CreateContainerConfigError`, anything else
+/// `CreateContainerError`.
+pub fn create(ctx: &LaunchContext<'_>, container: &Container) -> Result<CreatedRun, CreateFailure> {
     let spec = &container.spec;
     let lower = ctx
         .images
         .lower_dir(&spec.rootfs)
-        .map_err(|e| e.to_string())?;
-    let spec = build(spec, ctx.hostname, &ctx.sandbox_refs(), &lower).map_err(|e| e.to_string())?;
+        .map_err(|e| CreateFailure::Runtime(e.to_string()))?;
+    let spec = build(spec, ctx.hostname, &ctx.sandbox_refs(), &lower).map_err(|e| match e {
+        BuildError::Mount(e) => CreateFailure::Config(e.to_string()),
+        other => CreateFailure::Runtime(other.to_string()),
+    })?;
     Ok(CreatedRun { lower, spec })
 }
 
@@ -135,7 +149,10 @@ pub fn start(
     if let Some(linux) = spec.linux_mut() {
         linux.set_cgroups_path(ctx.cgroups.and_then(|c| c.relative_path(name)));
     }
-    let sink = match LogSink::open(&container.log_path, Arc::clone(&container.wake)) {
+    let log = container.log_of(run);
+    let opened = std::fs::create_dir_all(container.logs_dir())
+        .and_then(|()| LogSink::open(&log, Arc::clone(&container.wake)));
+    let sink = match opened {
         Ok(sink) => Arc::new(sink),
         Err(e) => {
             layers.remove();
@@ -224,6 +241,7 @@ fn run_launcher(
             pid,
             started_at,
             process,
+            oom_kills_at_start: request.cgroup.as_ref().and_then(CgroupDir::oom_kills),
             cgroup: request.cgroup.clone(),
             reports,
             exit: helper.exit,

@@ -51,6 +51,8 @@ struct Record {
     last_state_before_backoff: Option<State>,
     restart_count: u32,
     running: Option<RunningInfo>,
+    /// The current run ended and all its output is in its log.
+    run_ended: bool,
     /// When the live run's process started (it is `Running` only once
     /// its postStart hook ended).
     process_started_at: Option<String>,
@@ -85,6 +87,31 @@ impl Record {
     }
 }
 
+/// Why a run could not be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateFailure {
+    /// Its configuration cannot become a runtime spec (kubelet's
+    /// `CreateContainerConfigError`).
+    Config(String),
+    /// The runtime could not create it (`CreateContainerError`).
+    Runtime(String),
+}
+
+impl CreateFailure {
+    pub fn message(&self) -> &str {
+        match self {
+            CreateFailure::Config(m) | CreateFailure::Runtime(m) => m,
+        }
+    }
+
+    fn reason(&self) -> WaitingReason {
+        match self {
+            CreateFailure::Config(_) => WaitingReason::CreateContainerConfigError,
+            CreateFailure::Runtime(_) => WaitingReason::CreateContainerError,
+        }
+    }
+}
+
 /// `exit_code` of a container that could not be started (containerd's).
 pub const START_ERROR_EXIT_CODE: i32 = 128;
 
@@ -92,7 +119,8 @@ pub const START_ERROR_EXIT_CODE: i32 = 128;
 pub struct Container {
     pub spec: ContainerSpec,
     pub wake: Arc<Wake>,
-    pub log_path: PathBuf,
+    /// Where its runs' logs are (`<run>.log`).
+    logs_dir: PathBuf,
     events: Arc<EventLog>,
     record: Mutex<Record>,
 }
@@ -104,7 +132,7 @@ impl Container {
     /// `events`.
     pub fn new(
         spec: ContainerSpec,
-        log_path: PathBuf,
+        logs_dir: PathBuf,
         container_id: String,
         events: Arc<EventLog>,
         waiting: WaitingReason,
@@ -112,7 +140,7 @@ impl Container {
         Container {
             spec,
             wake: Arc::new(Wake::default()),
-            log_path,
+            logs_dir,
             events,
             record: Mutex::new(Record {
                 container_id,
@@ -121,6 +149,7 @@ impl Container {
                 last_state_before_backoff: None,
                 restart_count: 0,
                 running: None,
+                run_ended: false,
                 process_started_at: None,
                 ready: false,
                 started: false,
@@ -176,12 +205,40 @@ impl Container {
         }
     }
 
+    /// The folder of its runs' logs.
+    pub fn logs_dir(&self) -> &std::path::Path {
+        &self.logs_dir
+    }
+
+    /// The log of run `run` (CRI format).
+    pub fn log_of(&self, run: u32) -> PathBuf {
+        self.logs_dir.join(format!("{run}.log"))
+    }
+
+    /// The latest run: the one running, or the last one that ran (runs
+    /// are numbered by restart count, as kubelet names its log files).
+    pub fn current_run(&self) -> u32 {
+        self.lock().restart_count
+    }
+
+    /// The log of the latest run.
+    pub fn current_log(&self) -> PathBuf {
+        self.log_of(self.current_run())
+    }
+
+    /// Whether run `run` is over and all its output is in its log.
+    pub fn run_over(&self, run: u32) -> bool {
+        let record = self.lock();
+        run < record.restart_count || (run == record.restart_count && record.run_ended)
+    }
+
     /// How to reach the container, if it is running.
     pub fn running(&self) -> Option<RunningInfo> {
         self.lock().running.clone()
     }
 
     /// Whether it will never run again and its log is complete.
+    #[cfg(test)]
     pub fn is_finished(&self) -> bool {
         self.lock().finished
     }
@@ -257,7 +314,9 @@ impl Container {
     pub fn set_exited(&self, exit: &RunExit, message: Option<String>, deadline_exceeded: bool) {
         self.change(|r| {
             let started_at = r.process_started_at.take();
-            let reason = if deadline_exceeded && exit.code != 0 {
+            let reason = if exit.oom_killed {
+                TerminatedReason::OOMKilled
+            } else if deadline_exceeded && exit.code != 0 {
                 TerminatedReason::DeadlineExceeded
             } else {
                 TerminatedReason::of_exit(exit.code)
@@ -271,6 +330,7 @@ impl Container {
                 finished_at: exit.finished_at.clone(),
             });
             r.running = None;
+            r.run_ended = true;
             r.ready = false;
             r.started = false;
         });
@@ -289,18 +349,21 @@ impl Container {
                 finished_at: now_rfc3339(),
             });
             r.running = None;
+            r.run_ended = true;
             r.process_started_at = None;
         });
         self.record(ContainerEvent::Failed { error: &message });
     }
 
     /// The container could not be created and will not be retried.
-    pub fn set_create_error(&self, message: String) {
+    pub fn set_create_error(&self, failure: CreateFailure) {
+        let message = failure.message().to_string();
         self.change(|r| {
             r.state = State::Waiting {
-                reason: WaitingReason::CreateContainerError,
+                reason: failure.reason(),
                 message: Some(message.clone()),
             };
+            r.run_ended = true;
             r.finished = true;
         });
         self.record(ContainerEvent::Failed { error: &message });
@@ -332,6 +395,7 @@ impl Container {
             r.state = State::waiting(WaitingReason::ContainerCreating);
             r.last_state_before_backoff = None;
             r.restart_count += 1;
+            r.run_ended = false;
             r.container_id = container_id;
         });
     }
@@ -373,7 +437,7 @@ pub mod tests {
     pub fn container(events: &Arc<EventLog>) -> Container {
         Container::new(
             spec("app"),
-            PathBuf::from("/nonexistent/app.log"),
+            PathBuf::from("/nonexistent/app"),
             "0".repeat(64),
             Arc::clone(events),
             WaitingReason::ContainerCreating,
@@ -398,6 +462,7 @@ pub mod tests {
         RunExit {
             code,
             signal: None,
+            oom_killed: false,
             finished_at: "2024-01-01T00:00:01Z".into(),
         }
     }

@@ -21,6 +21,9 @@ pub enum WaitingReason {
     CrashLoopBackOff,
     /// Creating the container failed (it is not retried).
     CreateContainerError,
+    /// The container's configuration could not be made into a runtime
+    /// spec (a volume mount that cannot be made; not retried).
+    CreateContainerConfigError,
 }
 
 impl WaitingReason {
@@ -31,6 +34,7 @@ impl WaitingReason {
             WaitingReason::PodInitializing => "PodInitializing",
             WaitingReason::CrashLoopBackOff => "CrashLoopBackOff",
             WaitingReason::CreateContainerError => "CreateContainerError",
+            WaitingReason::CreateContainerConfigError => "CreateContainerConfigError",
         }
     }
 }
@@ -46,6 +50,8 @@ pub enum TerminatedReason {
     StartError,
     /// It was killed because the pod's `activeDeadlineSeconds` passed.
     DeadlineExceeded,
+    /// The kernel's OOM killer ended it.
+    OOMKilled,
 }
 
 impl TerminatedReason {
@@ -65,6 +71,7 @@ impl TerminatedReason {
             TerminatedReason::Error => "Error",
             TerminatedReason::StartError => "StartError",
             TerminatedReason::DeadlineExceeded => "DeadlineExceeded",
+            TerminatedReason::OOMKilled => "OOMKilled",
         }
     }
 }
@@ -138,6 +145,8 @@ pub struct RunExit {
     pub code: i32,
     /// The signal that killed it, if one did.
     pub signal: Option<i32>,
+    /// The kernel's OOM killer killed it.
+    pub oom_killed: bool,
     /// When it ended (RFC 3339, UTC).
     pub finished_at: String,
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use podvm_proto::{HookAction, RestartPolicy};
 
 use crate::container::state::RunExit;
-use crate::container::{Container, RunningInfo};
+use crate::container::{Container, CreateFailure, RunningInfo};
 pub use input::{Input, ProbeKind};
 pub use state::{StopReason, StopSignal};
 pub use sync::SyncLoop;
@@ -39,9 +39,8 @@ pub trait Runtime: Send + Sync + 'static {
     type Created;
     /// A run whose process was started.
     type Run: Run + Send + 'static;
-    /// Creates a run (CRI CreateContainer); the error is the message of
-    /// `CreateContainerError`.
-    fn create(&self, container: &Container) -> Result<Self::Created, String>;
+    /// Creates a run (CRI CreateContainer).
+    fn create(&self, container: &Container) -> Result<Self::Created, CreateFailure>;
     /// Starts run number `run` (CRI StartContainer); the error is the
     /// message of the `StartError` termination.
     fn start(

@@ -202,7 +202,7 @@ impl TestPod {
         let deadline = Instant::now() + LONG;
         loop {
             let seen = c.wake.current();
-            let log = std::fs::read_to_string(&c.log_path).unwrap_or_default();
+            let log = std::fs::read_to_string(c.current_log()).unwrap_or_default();
             if log.contains(text) {
                 return log;
             }

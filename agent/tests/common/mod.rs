@@ -285,6 +285,18 @@ impl TestAgent {
             .collect()
     }
 
+    /// Only the text of the log lines of the container's previous run.
+    pub fn previous_log_text(&self, name: &str) -> String {
+        let chunk = self.conn().read_previous_log(name, 0, None).unwrap();
+        assert!(chunk.end, "the previous run's log is over");
+        String::from_utf8(chunk.data)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.splitn(4, ' ').nth(3))
+            .map(|t| format!("{t}\n"))
+            .collect()
+    }
+
     /// Polls the log until it contains `needle`.
     pub fn wait_log(&self, name: &str, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);

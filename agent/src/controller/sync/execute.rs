@@ -9,7 +9,7 @@ use podvm_proto::HookAction;
 
 use super::{PodSync, KILL_WAIT, MIN_GRACE};
 use crate::console::say;
-use crate::container::{Container, START_ERROR_EXIT_CODE};
+use crate::container::{Container, CreateFailure, START_ERROR_EXIT_CODE};
 use crate::controller::actions::Action;
 use crate::controller::input::{HookKind, Input};
 use crate::controller::state::{KillReason, KillStage, Overdue, Phase, StopSignal};
@@ -264,15 +264,21 @@ impl<R: Runtime> PodSync<R> {
             });
         if let Err(e) = waiter {
             say!("cannot start the waiter of {}: {e}", c.name());
-            c.set_create_error(format!("agent could not start a thread: {e}"));
+            c.set_create_error(CreateFailure::Runtime(format!(
+                "agent could not start a thread: {e}"
+            )));
             return Phase::Done;
         }
         c.image_present();
         let created = match self.runtime.create(c) {
             Ok(created) => created,
-            Err(message) => {
-                say!("container {} could not be created: {message}", c.name());
-                c.set_create_error(message);
+            Err(failure) => {
+                say!(
+                    "container {} could not be created: {}",
+                    c.name(),
+                    failure.message()
+                );
+                c.set_create_error(failure);
                 return Phase::Done;
             }
         };

@@ -15,7 +15,7 @@ use podvm_proto::{
 use super::*;
 use crate::container::state::{RunExit, WaitingReason};
 use crate::container::tests::{info, spec};
-use crate::container::RunningInfo;
+use crate::container::{CreateFailure, RunningInfo};
 use crate::controller::input::HookKind;
 use crate::controller::state::{StopReason, StopSignal};
 use crate::controller::{ProbeKind, Run};
@@ -97,9 +97,9 @@ impl Runtime for Script {
     type Created = Step;
     type Run = ScriptedRun;
 
-    fn create(&self, _: &Container) -> Result<Step, String> {
+    fn create(&self, _: &Container) -> Result<Step, CreateFailure> {
         match self.steps.lock().unwrap().pop_front() {
-            Some(Step::CreateFails) => Err("no such image".into()),
+            Some(Step::CreateFails) => Err(CreateFailure::Runtime("no such image".into())),
             Some(step) => Ok(step),
             None => panic!("the script has no more steps"),
         }
@@ -244,6 +244,7 @@ impl Run for ScriptedRun {
         RunExit {
             code,
             signal,
+            oom_killed: false,
             finished_at: "2024-01-01T00:00:01Z".into(),
         }
     }
@@ -274,7 +275,7 @@ fn policy(restart: RestartPolicy, active_deadline: Option<Duration>) -> PodPolic
 fn new_container(spec: ContainerSpec, log: &Arc<EventLog>) -> Arc<Container> {
     Arc::new(Container::new(
         spec,
-        PathBuf::from("/nonexistent/app.log"),
+        PathBuf::from("/nonexistent/app"),
         "0".repeat(64),
         Arc::clone(log),
         WaitingReason::ContainerCreating,
@@ -844,6 +845,7 @@ fn stale_and_unknown_inputs_change_nothing() {
     let exit = RunExit {
         code: 1,
         signal: None,
+        oom_killed: false,
         finished_at: "2024-01-01T00:00:02Z".into(),
     };
     for input in [
