@@ -10,8 +10,13 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
-use podvm_proto::{AgentConn, AgentVersion, ClientError, AGENT_VSOCK_PORT};
+use anyhow::{anyhow, bail, Context, Result};
+use podvm_proto::{AgentConn, AgentVersion, ClientError, AGENT_VSOCK_PORT, PROTOCOL_MAJOR};
+
+/// The oldest agent protocol minor version pods are handed to: 2.3 added
+/// the pod lifecycle (init containers, probes, hooks, volumes) and the
+/// agent-decided phase the host reports.
+pub const MIN_AGENT_MINOR: u32 = 3;
 
 /// Longest handshake reply accepted (`OK 4294967295\n` fits easily).
 const MAX_HANDSHAKE_REPLY: usize = 32;
@@ -44,21 +49,32 @@ impl AgentClient {
     /// Connects and does the version exchange, retrying the dial until
     /// `deadline` while the guest is not listening yet. `alive` is asked
     /// between attempts so a dead VM fails fast. An agent of another major
-    /// protocol version is refused, the error naming both versions.
+    /// protocol version is refused, the error naming both versions; so is
+    /// one older than [`MIN_AGENT_MINOR`] (its pods would silently lack
+    /// what came later: init containers, probes, hooks, volumes, phase).
     pub fn connect(
         &self,
         deadline: Instant,
         alive: &dyn Fn() -> bool,
     ) -> Result<(AgentConn, AgentVersion)> {
         let stream = self.dial(deadline, alive)?;
-        AgentConn::handshake(stream, CLIENT_NAME).map_err(|e| match e {
+        let (conn, version) = AgentConn::handshake(stream, CLIENT_NAME).map_err(|e| match e {
             ClientError::Incompatible(why) => {
                 anyhow!("refusing the agent at {}: {why}", self.uds.display())
             }
             other => {
                 anyhow::Error::new(other).context("the version exchange with the agent failed")
             }
-        })
+        })?;
+        if version.protocol_minor < MIN_AGENT_MINOR {
+            bail!(
+                "refusing the agent at {}: it speaks protocol {}.{}, podvm needs {PROTOCOL_MAJOR}.{MIN_AGENT_MINOR} or later for pods (a stale guest image? rebuild it with guest-image/build.sh)",
+                self.uds.display(),
+                version.protocol_major,
+                version.protocol_minor
+            );
+        }
+        Ok((conn, version))
     }
 
     /// The hybrid-vsock dial alone: a stream that reaches the agent's port.

@@ -11,12 +11,9 @@
 
 mod common;
 
-use std::fs::File;
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{container, pod, processes_with, terminated, TestAgent};
+use common::{container, health_server_in, pod, processes_with, terminated, TestAgent};
 use podvm_proto::{
     ContainerSpec, ContainerState, EmptyDirMedium, Event, HookAction, HttpGet, HttpScheme,
     PodConditionType, PodPhase, Probe, ProbeAction, RestartPolicy, SandboxStatus, Volume,
@@ -364,38 +361,6 @@ fn a_tcp_startup_probe_gates_started_and_fails_on_a_closed_port() {
     ));
 }
 
-/// Runs a gRPC health server (SERVING) in the network namespace of
-/// process `pid`, on `port`.
-fn health_server_in(pid: i32, port: u16) {
-    let ns = File::open(format!("/proc/{pid}/ns/net")).unwrap();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let (reporter, service) = tonic_health::server::health_reporter();
-            reporter
-                .set_service_status("podvm.Test", tonic_health::ServingStatus::Serving)
-                .await;
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            ready_tx.send(()).unwrap();
-            tonic::transport::Server::builder()
-                .serve_with_incoming(
-                    service,
-                    tonic::transport::server::TcpIncoming::from(listener),
-                )
-                .await
-                .unwrap();
-        });
-    });
-    ready_rx.recv().unwrap();
-}
-
 #[test]
 fn a_grpc_probe_asks_a_health_server_in_the_pods_network() {
     require_env!();
@@ -421,7 +386,7 @@ fn a_grpc_probe_asks_a_health_server_in_the_pods_network() {
     let pid = *processes_with(&marker)
         .first()
         .expect("the holder container's process");
-    health_server_in(pid, 18083);
+    health_server_in(pid, 18083, "podvm.Test");
     agent.wait_for("checked", "ready", |s| s.ready);
     // The server is in the pod's network only: nothing listens here.
     assert!(std::net::TcpStream::connect(("127.0.0.1", 18083)).is_err());

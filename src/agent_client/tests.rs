@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use podvm_proto::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
 
-use super::{AgentClient, CLIENT_NAME};
+use super::{AgentClient, CLIENT_NAME, MIN_AGENT_MINOR};
 
 /// Last-resort limit; only a broken test waits this long.
 const GENEROUS: Duration = Duration::from_secs(60);
@@ -231,6 +231,25 @@ fn an_agent_of_another_major_version_is_refused_naming_both() {
         "{msg}"
     );
     assert_eq!(fake.seen.connects.load(Ordering::SeqCst), 1, "not retried");
+}
+
+#[test]
+fn an_agent_older_than_the_pod_lifecycle_is_refused() {
+    let mut s = script(0, PROTOCOL_MAJOR);
+    s.minor = MIN_AGENT_MINOR - 1;
+    let fake = start(s);
+    let err = AgentClient::new(&fake.uds)
+        .connect(Instant::now() + GENEROUS, &|| true)
+        .err()
+        .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&format!(
+            "speaks protocol {PROTOCOL_MAJOR}.{}, podvm needs {PROTOCOL_MAJOR}.{MIN_AGENT_MINOR} or later",
+            MIN_AGENT_MINOR - 1
+        )),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -355,7 +355,8 @@ impl Container {
         self.record(ContainerEvent::Failed { error: &message });
     }
 
-    /// The container could not be created and will not be retried.
+    /// The run could not be created (it is tried again, unless the pod
+    /// stops).
     pub fn set_create_error(&self, failure: CreateFailure) {
         let message = failure.message().to_string();
         self.change(|r| {
@@ -364,7 +365,6 @@ impl Container {
                 message: Some(message.clone()),
             };
             r.run_ended = true;
-            r.finished = true;
         });
         self.record(ContainerEvent::Failed { error: &message });
     }

@@ -49,6 +49,8 @@ pub enum Action {
     BackOff { container: usize, delay: Duration },
     /// Create and start run `run` after a back-off.
     Restart { container: usize, run: u32 },
+    /// Try again to create and start run `run`.
+    RetryCreate { container: usize, run: u32 },
     /// It will not run again.
     Finish { container: usize },
     /// Start killing its live run: preStop, then (in turn) the stop signal.
@@ -114,11 +116,14 @@ fn react(pod: &PodState, container: usize, slot: &Slot) -> Option<Action> {
             container,
             run: run.saturating_add(1),
         }),
+        Phase::CreateRetryDue { run } => Some(Action::RetryCreate { container, run }),
         Phase::Killing { .. } => kill_progress(pod, container, slot),
         Phase::PostStart { .. } | Phase::Running { .. } => slot
             .kill_requested
             .map(|reason| Action::BeginKill { container, reason }),
-        Phase::Pending | Phase::BackingOff { .. } | Phase::Done => None,
+        Phase::Pending | Phase::BackingOff { .. } | Phase::CreateFailed { .. } | Phase::Done => {
+            None
+        }
     }
 }
 
@@ -189,7 +194,9 @@ fn while_stopping(pod: &PodState, container: usize, slot: &Slot) -> Option<Actio
         Phase::Pending
         | Phase::Exited { .. }
         | Phase::BackingOff { .. }
-        | Phase::RestartDue { .. } => Some(Action::Finish { container }),
+        | Phase::RestartDue { .. }
+        | Phase::CreateFailed { .. }
+        | Phase::CreateRetryDue { .. } => Some(Action::Finish { container }),
     }
 }
 

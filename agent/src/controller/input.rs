@@ -48,6 +48,9 @@ pub enum Input {
     StopRequested { grace: Duration, force: bool },
     /// A container's restart back-off is over (the loop's timer).
     BackOffExpired { container: usize },
+    /// The wait before trying again to create a container is over (the
+    /// loop's timer).
+    CreateRetryExpired { container: usize },
     /// A hook of run `run` ended; `Err` carries kubelet's message.
     HookDone {
         container: usize,

@@ -97,6 +97,12 @@ pub enum Phase {
     BackingOff { run: u32 },
     /// Run `run` ended and the next one is due.
     RestartDue { run: u32 },
+    /// Run `run` could not be created; creating it is tried again after
+    /// the back-off (kubelet retries `CreateContainerError` and
+    /// `CreateContainerConfigError` on its next syncs).
+    CreateFailed { run: u32 },
+    /// The retry of run `run`'s creation is due.
+    CreateRetryDue { run: u32 },
     /// It will not run again.
     Done,
 }

@@ -463,3 +463,37 @@ pub fn processes_with(entry: &str) -> Vec<i32> {
     }
     found
 }
+
+/// Runs a gRPC health server, with `service` SERVING, on `port` in the
+/// network namespace of process `pid` (a container's: the pod's network),
+/// for the rest of the test.
+pub fn health_server_in(pid: i32, port: u16, service: &str) {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+    let service_name = service.to_string();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (reporter, service) = tonic_health::server::health_reporter();
+            reporter
+                .set_service_status(&service_name, tonic_health::ServingStatus::Serving)
+                .await;
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            ready_tx.send(()).unwrap();
+            tonic::transport::Server::builder()
+                .serve_with_incoming(
+                    service,
+                    tonic::transport::server::TcpIncoming::from(listener),
+                )
+                .await
+                .unwrap();
+        });
+    });
+    ready_rx.recv().unwrap();
+}

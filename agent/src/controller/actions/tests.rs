@@ -469,3 +469,40 @@ fn stop_signals() {
     assert_eq!(StopSignal::Term.signal(Signal::SIGQUIT), Signal::SIGQUIT);
     assert_eq!(StopSignal::Kill.signal(Signal::SIGQUIT), Signal::SIGKILL);
 }
+
+#[test]
+fn a_failed_creation_is_tried_again_and_holds_the_order() {
+    let roles = [Role::Init, Role::App];
+    let waiting = with_roles(
+        RestartPolicy::Always,
+        &roles,
+        &[Phase::CreateFailed { run: 0 }, Phase::Pending],
+    );
+    assert!(compute_actions(&waiting).is_empty(), "the next waits");
+    let due = with_roles(
+        RestartPolicy::Always,
+        &roles,
+        &[Phase::CreateRetryDue { run: 0 }, Phase::Pending],
+    );
+    assert_eq!(
+        compute_actions(&due),
+        [Action::RetryCreate {
+            container: 0,
+            run: 0
+        }]
+    );
+    let stopped = stopping(pod(
+        RestartPolicy::Always,
+        &[
+            Phase::CreateFailed { run: 2 },
+            Phase::CreateRetryDue { run: 0 },
+        ],
+    ));
+    assert_eq!(
+        compute_actions(&stopped),
+        [
+            Action::Finish { container: 0 },
+            Action::Finish { container: 1 }
+        ]
+    );
+}

@@ -28,6 +28,7 @@ impl<R: Runtime> PodSync<R> {
                     self.start_run(container, run);
                 }
             }
+            Action::RetryCreate { container, run } => self.start_run(container, run),
             Action::BackOff { container, delay } => self.back_off(container, delay),
             Action::Finish { container } => {
                 if let (Some(c), Some(slot)) = (
@@ -229,10 +230,20 @@ impl<R: Runtime> PodSync<R> {
             return;
         };
         let phase = self.launch(container, &c, run);
+        let now = Instant::now();
         let slot = &mut self.state.containers[container];
         slot.phase = phase;
-        if let Phase::Exited { exit_code, .. } = phase {
-            slot.last_exit = Some(exit_code);
+        match phase {
+            Phase::Exited { exit_code, .. } => slot.last_exit = Some(exit_code),
+            Phase::CreateFailed { .. } => {
+                // Tried again after the container's back-off (10 s
+                // doubling), its state `CreateContainerError` meanwhile.
+                let delay = slot.backoff.delay(now).max(crate::backoff::INITIAL);
+                slot.backoff.advance(now);
+                self.schedule(delay, Input::CreateRetryExpired { container });
+                return;
+            }
+            _ => {}
         }
         if let Phase::PostStart { .. } = phase {
             if let Some(action) = c.spec.lifecycle.post_start.clone() {
@@ -267,7 +278,7 @@ impl<R: Runtime> PodSync<R> {
             c.set_create_error(CreateFailure::Runtime(format!(
                 "agent could not start a thread: {e}"
             )));
-            return Phase::Done;
+            return Phase::CreateFailed { run };
         }
         c.image_present();
         let created = match self.runtime.create(c) {
@@ -279,7 +290,7 @@ impl<R: Runtime> PodSync<R> {
                     failure.message()
                 );
                 c.set_create_error(failure);
-                return Phase::Done;
+                return Phase::CreateFailed { run };
             }
         };
         c.created();

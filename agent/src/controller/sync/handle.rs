@@ -31,6 +31,13 @@ impl<R: Runtime> PodSync<R> {
                     }
                 }
             }
+            Input::CreateRetryExpired { container } => {
+                if let Some(slot) = self.state.containers.get_mut(container) {
+                    if let Phase::CreateFailed { run } = slot.phase {
+                        slot.phase = Phase::CreateRetryDue { run };
+                    }
+                }
+            }
             Input::HookDone {
                 container,
                 run,

@@ -566,6 +566,31 @@ fn a_create_error_fails_before_created() {
 }
 
 #[test]
+fn a_create_error_is_tried_again_as_the_same_run() {
+    let played = play(
+        &["app"],
+        &[Step::CreateFails, Step::EndsOnTerm],
+        RestartPolicy::Always,
+    );
+    use EventType::{Normal, Warning};
+    assert_eq!(
+        summary(&played.events),
+        // A folded event moves to where it last happened.
+        [
+            (Warning, "Failed", "Error: no such image", 1),
+            (Normal, "Pulled", PULLED, 2),
+            (Normal, "Created", "Created container: app", 1),
+            (Normal, "Started", "Started container app", 1),
+            (Normal, "Killing", "Stopping container app", 1),
+        ]
+    );
+    assert_eq!(runs(&played.script), [0]);
+    let status = played.containers[0].status();
+    assert_eq!(status.restart_count, 0);
+    assert_eq!(terminated(&played.containers[0]), (143, Some(15)));
+}
+
+#[test]
 fn a_stop_during_a_start_terms_the_new_run() {
     let played = play(
         &["app"],
