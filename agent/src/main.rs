@@ -64,6 +64,15 @@ fn main() {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    let helper = matches!(
+        args.get(1).map(String::as_str),
+        Some(spawn::PAUSE | spawn::LAUNCH | spawn::EXEC)
+    );
+    if helper {
+        // Helpers are started where the agent is; they work from `/` (and
+        // hold no reference to the agent's working directory).
+        let _ = std::env::set_current_dir("/");
+    }
     let code = match args.get(1).map(String::as_str) {
         Some(spawn::PAUSE) => helper::pause::main(&args[2..]),
         Some(spawn::LAUNCH) => helper::shim::main(),

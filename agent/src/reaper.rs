@@ -8,6 +8,7 @@
 //! call `wait` on a child (that would race with this thread).
 
 use std::collections::HashMap;
+use std::os::fd::RawFd;
 use std::process::{Child, Command};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -99,14 +100,41 @@ pub fn start() -> std::io::Result<()> {
 }
 
 /// Spawns `cmd` and registers the child; the returned [`Exit`] reports its end.
+#[cfg(test)]
 pub fn spawn(cmd: &mut Command) -> std::io::Result<(Child, Arc<Exit>)> {
+    spawn_inheriting(cmd, &[])
+}
+
+/// [`spawn`], the child inheriting `fds` (close-on-exec descriptors of the
+/// caller): they are made inheritable just before the spawn and
+/// close-on-exec again right after, both under the registry lock that
+/// every spawn holds, so no other child can inherit them.
+pub fn spawn_inheriting(cmd: &mut Command, fds: &[RawFd]) -> std::io::Result<(Child, Arc<Exit>)> {
     let reg = registry();
     let mut children = reg.children.lock().unwrap_or_else(PoisonError::into_inner);
-    let child = cmd.spawn()?;
+    for fd in fds {
+        set_cloexec(*fd, false)?;
+    }
+    let spawned = cmd.spawn();
+    for fd in fds {
+        set_cloexec(*fd, true)?;
+    }
+    let child = spawned?;
     let exit = Arc::new(Exit::default());
     children.insert(child.id() as i32, Arc::clone(&exit));
     reg.spawned.notify_all();
     Ok((child, exit))
+}
+
+/// Sets or clears `FD_CLOEXEC` on `fd`.
+fn set_cloexec(fd: RawFd, on: bool) -> std::io::Result<()> {
+    let flags = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: F_SETFD changes only the descriptor's flags; an invalid
+    // descriptor is an error return, not undefined behaviour.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn reap_forever() {

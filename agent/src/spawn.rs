@@ -2,14 +2,15 @@
 //!
 //! Work that must happen in a fresh single-threaded process (joining
 //! namespaces, unsharing, forking into a new PID namespace) runs in a helper.
-//! The agent hands the helper its configuration as JSON on fd 3 (a pipe it
-//! writes and closes) and, for helpers that report progress, reads JSON lines
-//! from fd 4. Stdio is set by the caller.
+//! The agent hands the helper its configuration as JSON on a pipe it writes
+//! and closes and, for helpers that report progress, reads JSON lines from
+//! a second pipe; the helper finds their numbers in its environment
+//! ([`HelperFd`]). Stdio is set by the caller. No code runs between fork
+//! and exec, so the standard library spawns with `posix_spawn`.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Arc;
 
@@ -25,16 +26,31 @@ pub const LAUNCH: &str = "__podvm_launch";
 /// Subcommand of the exec helper.
 pub const EXEC: &str = "__podvm_exec";
 
-/// The descriptor a helper reads its JSON configuration from.
-pub const CONFIG_FD: RawFd = 3;
-/// The descriptor a helper writes its JSON-lines progress reports to.
-pub const STATUS_FD: RawFd = 4;
+/// A descriptor the agent hands a helper besides its stdio. Its number is
+/// in the helper's environment (see [`HelperFd::env`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelperFd {
+    /// The helper reads its JSON configuration from it (to EOF).
+    Config,
+    /// The helper writes its JSON-lines progress reports to it.
+    Status,
+}
+
+impl HelperFd {
+    /// The environment variable that carries its number.
+    pub fn env(self) -> &'static str {
+        match self {
+            HelperFd::Config => "PODVM_HELPER_CONFIG_FD",
+            HelperFd::Status => "PODVM_HELPER_STATUS_FD",
+        }
+    }
+}
 
 /// A started helper.
 pub struct Helper {
     pub child: Child,
     pub exit: Arc<Exit>,
-    /// The read end of the helper's fd 4, when asked for.
+    /// The read end of the helper's status pipe, when asked for.
     pub status: Option<File>,
 }
 
@@ -58,8 +74,17 @@ fn helper_program() -> std::path::PathBuf {
     crate::pod::testing::agent_binary()
 }
 
-/// Spawns `cmd` with `config` readable on fd 3 and, if `with_status`, a pipe
-/// on fd 4 whose read end is returned.
+/// Spawns `cmd` with `config` readable on its [`HelperFd::Config`] and, if
+/// `with_status`, a pipe on its [`HelperFd::Status`] whose read end is
+/// returned.
+///
+/// The descriptors keep their numbers in the helper (named in its
+/// environment) rather than being moved to fixed ones: moving them would
+/// take code run between fork and exec, and with it the standard library
+/// forks the whole agent (page tables and all) instead of using
+/// `posix_spawn`, which costs milliseconds per exec probe. They are
+/// inheritable only while the reaper's registry lock, which every spawn
+/// of the agent holds, is held (`reaper::spawn_inheriting`).
 pub fn spawn_helper(mut cmd: Command, config: &[u8], with_status: bool) -> io::Result<Helper> {
     let (config_read, config_write) = pipe2(OFlag::O_CLOEXEC)?;
     let (status_read, status_write): (Option<OwnedFd>, Option<OwnedFd>) = if with_status {
@@ -68,15 +93,13 @@ pub fn spawn_helper(mut cmd: Command, config: &[u8], with_status: bool) -> io::R
     } else {
         (None, None)
     };
-    let config_raw = config_read.as_raw_fd();
-    let status_raw = status_write.as_ref().map_or(-1, |fd| fd.as_raw_fd());
-    // SAFETY: the closure runs in the forked child before exec and only
-    // calls async-signal-safe functions (fcntl, dup2) on descriptors that
-    // stay open in the parent until `spawn` returns; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || place_fds(config_raw, status_raw));
+    let mut inherited = vec![config_read.as_raw_fd()];
+    cmd.env(HelperFd::Config.env(), config_read.as_raw_fd().to_string());
+    if let Some(fd) = &status_write {
+        cmd.env(HelperFd::Status.env(), fd.as_raw_fd().to_string());
+        inherited.push(fd.as_raw_fd());
     }
-    let (child, exit) = reaper::spawn(&mut cmd)?;
+    let (child, exit) = reaper::spawn_inheriting(&mut cmd, &inherited)?;
     drop(config_read);
     drop(status_write);
     let mut config_write = File::from(config_write);
@@ -95,38 +118,19 @@ pub fn spawn_helper(mut cmd: Command, config: &[u8], with_status: bool) -> io::R
     })
 }
 
-/// In the child: puts `config` on fd 3 and `status` (if >= 0) on fd 4.
-/// Sources are first moved above 10 so one `dup2` cannot clobber the other.
-fn place_fds(config: RawFd, status: RawFd) -> io::Result<()> {
-    let pairs = [(config, CONFIG_FD), (status, STATUS_FD)];
-    let mut moved = [-1; 2];
-    for (slot, (src, _)) in moved.iter_mut().zip(pairs) {
-        if src < 0 {
-            continue;
-        }
-        // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a descriptor we own; no memory is touched.
-        let fd = unsafe { libc::fcntl(src, libc::F_DUPFD_CLOEXEC, 10) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        *slot = fd;
-    }
-    for (tmp, (_, dst)) in moved.into_iter().zip(pairs) {
-        if tmp < 0 {
-            continue;
-        }
-        // SAFETY: dup2 between two descriptor numbers; it clears CLOEXEC on
-        // `dst`, which is what lets the helper inherit it.
-        if unsafe { libc::dup2(tmp, dst) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// In a helper: takes ownership of an inherited descriptor after checking
-/// that it is open.
-pub fn inherited_fd(fd: RawFd) -> io::Result<File> {
+/// In a helper: takes ownership of the descriptor the agent handed it as
+/// `which`, after checking that it is open.
+pub fn inherited_fd(which: HelperFd) -> io::Result<File> {
+    let fd: RawFd = std::env::var(which.env())
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|fd| *fd > 2)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} does not name a descriptor", which.env()),
+            )
+        })?;
     // SAFETY: F_GETFD only queries the descriptor flags.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(io::Error::last_os_error());

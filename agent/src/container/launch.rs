@@ -210,8 +210,7 @@ fn run_launcher(
     let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
 
     let mut cmd = helper_command(LAUNCH);
-    cmd.current_dir("/")
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out_write))
         .stderr(Stdio::from(err_write));
     let helper = spawn_helper(cmd, &request_json, true)?;

@@ -146,7 +146,6 @@ impl Exec {
         };
         let config = serde_json::to_vec(&config).map_err(|e| ExecError::Spawn(e.into()))?;
         let mut cmd = helper_command(EXEC);
-        cmd.current_dir("/");
         match &pty {
             Some(pty) => {
                 let slave = || pty.slave.try_clone().map_err(ExecError::Terminal);

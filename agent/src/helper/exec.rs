@@ -3,7 +3,7 @@
 //! the requested process: the container's spec process with the exec's
 //! argv (its environment, working directory, user, capabilities, limits). Stdio is the
 //! agent's pipes, or a terminal (then the process leads a new session with
-//! it as controlling terminal). It reports the process's PID on fd 4 (one
+//! it as controlling terminal). It reports the process's PID on its status pipe (one
 //! [`ShimReport::Pid`] line), so the agent can signal it directly. Exits
 //! with the process's code: 127 when the executable is not found, 126 when
 //! it cannot be run, 128+N when killed by signal N.
@@ -17,7 +17,7 @@ use super::exe::become_process;
 use super::supervise::{block_signals, reset_in_child, supervise};
 use super::{namespaces, read_config};
 use crate::container::config::{ExecConfig, ShimReport};
-use crate::spawn::{inherited_fd, STATUS_FD};
+use crate::spawn::{inherited_fd, HelperFd};
 
 /// Entry point of the subcommand; returns the process exit code.
 pub fn main() -> i32 {
@@ -32,7 +32,7 @@ pub fn main() -> i32 {
 
 fn run() -> anyhow::Result<i32> {
     let cfg: ExecConfig = read_config()?;
-    let status = inherited_fd(STATUS_FD).context("no status descriptor")?;
+    let status = inherited_fd(HelperFd::Status).context("no status descriptor")?;
     if let Some(cgroup) = &cfg.cgroup {
         cgroup.join(std::process::id())?;
     }

@@ -21,14 +21,15 @@ use std::io::Read;
 use anyhow::Context;
 use serde::de::DeserializeOwned;
 
-use crate::spawn::{inherited_fd, CONFIG_FD};
+use crate::spawn::{inherited_fd, HelperFd};
 
-/// Largest configuration a helper accepts on fd 3.
+/// Largest configuration a helper accepts on its configuration pipe.
 const MAX_CONFIG: u64 = 16 * 1024 * 1024;
 
-/// Reads and decodes the JSON configuration the agent wrote to fd 3.
+/// Reads and decodes the JSON configuration the agent wrote to the
+/// helper's configuration pipe.
 fn read_config<T: DeserializeOwned>() -> anyhow::Result<T> {
-    let file = inherited_fd(CONFIG_FD).context("no configuration descriptor")?;
+    let file = inherited_fd(HelperFd::Config).context("no configuration descriptor")?;
     let mut text = Vec::new();
     file.take(MAX_CONFIG)
         .read_to_end(&mut text)

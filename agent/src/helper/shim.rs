@@ -1,8 +1,8 @@
 //! The container launcher (`__podvm_launch`), podvm's runc: it reads the
-//! container's OCI spec from its bundle (the [`LaunchRequest`] on fd 3
+//! container's OCI spec from its bundle (the [`LaunchRequest`] on its configuration pipe
 //! says where, and brings the overlay and the cgroup), joins the cgroup,
 //! enters the spec's namespaces, forks the container's PID 1 and stays as
-//! its parent, forwarding signals and reporting on fd 4 (JSON lines, see
+//! its parent, forwarding signals and reporting on its status pipe (JSON lines, see
 //! [`ShimReport`]): the PID, whether the exec worked, and finally how PID 1
 //! ended. Exits with PID 1's exit code (128+N if killed by signal N).
 
@@ -20,7 +20,7 @@ use super::supervise::{block_signals, supervise};
 use super::{namespaces, read_config};
 use crate::container::config::{LaunchRequest, ShimReport};
 use crate::oci::bundle;
-use crate::spawn::{inherited_fd, STATUS_FD};
+use crate::spawn::{inherited_fd, HelperFd};
 
 /// Exit code when the container could not be started.
 const START_FAILED: i32 = 128;
@@ -34,7 +34,7 @@ fn report(out: &mut File, msg: &ShimReport) {
 
 /// Entry point of the subcommand; returns the process exit code.
 pub fn main() -> i32 {
-    let mut status = match inherited_fd(STATUS_FD) {
+    let mut status = match inherited_fd(HelperFd::Status) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("podvm-agent launcher: no status descriptor: {e}");

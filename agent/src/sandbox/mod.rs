@@ -89,7 +89,6 @@ impl Sandbox {
 
         let mut cmd = helper_command(PAUSE);
         cmd.arg(&spec.hostname)
-            .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
