@@ -348,6 +348,9 @@ fn a_sidecar_keeps_running_while_the_app_completes() {
     assert_eq!(columns(&p, "sidecar").1, "Completed");
     let logs = p.ok(&["logs", "sidecar", "-c", "job"]);
     assert_eq!(logs, "job done\n");
+    // An init container's log is read by its name, as with kubectl.
+    let sidecar_logs = p.ok(&["logs", "sidecar", "-c", "logger"]);
+    assert_eq!(sidecar_logs, "logging\n");
     p.ok(&["delete", "pod", "sidecar"]);
 }
 

@@ -61,8 +61,18 @@ pub fn pick_container(pod: &Pod, wanted: Option<&str>, default_first: bool) -> R
         .iter()
         .flat_map(|s| s.containers.iter().map(|c| c.name.as_str()))
         .collect();
+    let init_names: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten().map(|c| c.name.as_str()))
+        .collect();
+    let init_choice = if init_names.is_empty() {
+        String::new()
+    } else {
+        format!(" or one of the init containers: [{}]", init_names.join(" "))
+    };
     match wanted {
-        Some(w) if names.contains(&w) => Ok(w.to_string()),
+        Some(w) if names.contains(&w) || init_names.contains(&w) => Ok(w.to_string()),
         Some(w) => bail!("container {w} is not valid for pod {name}"),
         None if names.len() == 1 => Ok(names[0].to_string()),
         None if default_first && !names.is_empty() => {
@@ -74,7 +84,7 @@ pub fn pick_container(pod: &Pod, wanted: Option<&str>, default_first: bool) -> R
             Ok(names[0].to_string())
         }
         None => bail!(
-            "a container name must be specified for pod {name}, choose one of: [{}]",
+            "a container name must be specified for pod {name}, choose one of: [{}]{init_choice}",
             names.join(" ")
         ),
     }
@@ -84,4 +94,48 @@ pub fn pick_container(pod: &Pod, wanted: Option<&str>, default_first: bool) -> R
 /// gets an owner first if it needs one and its owner is gone.
 pub fn load_pod(ctx: &Ctx, namespace: &str, name: &str) -> Result<PodRecord> {
     Ok(ctx.manager.get(namespace, name)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_container;
+
+    fn pod(json: serde_json::Value) -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn containers_are_picked_the_kubectl_way() {
+        let web = pod(serde_json::json!({
+            "metadata": {"name": "web"},
+            "spec": {
+                "initContainers": [{"name": "setup", "image": "busybox"}],
+                "containers": [
+                    {"name": "app", "image": "busybox"},
+                    {"name": "side", "image": "busybox"}
+                ]
+            }
+        }));
+        assert_eq!(pick_container(&web, Some("setup"), false).unwrap(), "setup");
+        assert_eq!(pick_container(&web, Some("side"), false).unwrap(), "side");
+        assert_eq!(
+            pick_container(&web, Some("nope"), false)
+                .unwrap_err()
+                .to_string(),
+            "container nope is not valid for pod web"
+        );
+        assert_eq!(
+            pick_container(&web, None, false).unwrap_err().to_string(),
+            "a container name must be specified for pod web, choose one of: [app side] or one of the init containers: [setup]"
+        );
+        assert_eq!(pick_container(&web, None, true).unwrap(), "app");
+        let single = pod(serde_json::json!({
+            "metadata": {"name": "one"},
+            "spec": {
+                "initContainers": [{"name": "setup", "image": "busybox"}],
+                "containers": [{"name": "app", "image": "busybox"}]
+            }
+        }));
+        assert_eq!(pick_container(&single, None, false).unwrap(), "app");
+    }
 }
