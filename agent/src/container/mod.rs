@@ -374,16 +374,39 @@ impl Container {
     /// pod description (`events::kubelet::pod_desc`).
     pub fn enter_backoff(&self, delay: Duration, pod: &str) {
         self.change(|r| {
-            let ended = std::mem::replace(
-                &mut r.state,
-                State::Waiting {
-                    reason: WaitingReason::CrashLoopBackOff,
-                    message: Some(backoff_message(delay, &self.spec.name, pod)),
-                },
-            );
-            r.last_state_before_backoff = r.last_state.replace(ended);
+            let waiting = State::Waiting {
+                reason: WaitingReason::CrashLoopBackOff,
+                message: Some(backoff_message(delay, &self.spec.name, pod)),
+            };
+            if r.state.is_waiting_for(WaitingReason::RunContainerError) {
+                // The failed start is `last_state` already.
+                r.state = waiting;
+            } else {
+                let ended = std::mem::replace(&mut r.state, waiting);
+                r.last_state_before_backoff = r.last_state.replace(ended);
+            }
         });
         self.record(ContainerEvent::BackOff { pod });
+    }
+
+    /// The last run could not be started and will be restarted: kubelet
+    /// shows `Waiting{RunContainerError}` with the start error, the failed
+    /// start (`StartError`) as `last_state`.
+    pub fn start_failed_restarting(&self) {
+        self.change(|r| {
+            let State::Terminated(ended) = &r.state else {
+                return;
+            };
+            if ended.reason != TerminatedReason::StartError {
+                return;
+            }
+            let waiting = State::Waiting {
+                reason: WaitingReason::RunContainerError,
+                message: ended.message.clone(),
+            };
+            let ended = std::mem::replace(&mut r.state, waiting);
+            r.last_state_before_backoff = r.last_state.replace(ended);
+        });
     }
 
     /// A new run (a new container, in Kubernetes' terms) is being created.
@@ -404,7 +427,9 @@ impl Container {
     /// the last run's end is the final state again.
     pub fn finish(&self) {
         self.change(|r| {
-            if r.state.is_waiting_for(WaitingReason::CrashLoopBackOff) {
+            if r.state.is_waiting_for(WaitingReason::CrashLoopBackOff)
+                || r.state.is_waiting_for(WaitingReason::RunContainerError)
+            {
                 if let Some(last) = r.last_state.take() {
                     r.state = last;
                     r.last_state = r.last_state_before_backoff.take();
@@ -540,6 +565,45 @@ pub mod tests {
             Some(ContainerState::Terminated { exit_code: 1, .. })
         ));
         assert_eq!(done.restart_count, 1);
+    }
+
+    #[test]
+    fn a_failed_start_waits_as_run_container_error_then_backs_off() {
+        let events = Arc::new(EventLog::new());
+        let c = container(&events);
+        c.set_start_error("exec: \"app\": not found".into());
+        c.start_failed_restarting();
+        let waiting = c.status();
+        assert_eq!(
+            waiting.state,
+            ContainerState::Waiting {
+                reason: "RunContainerError".into(),
+                message: Some("exec: \"app\": not found".into()),
+            }
+        );
+        assert!(matches!(
+            &waiting.last_state,
+            Some(ContainerState::Terminated { reason, exit_code: 128, .. }) if reason == "StartError"
+        ));
+        c.enter_backoff(Duration::from_secs(10), "p_ns(u)");
+        let backing_off = c.status();
+        assert!(matches!(
+            &backing_off.state,
+            ContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff"
+        ));
+        assert_eq!(backing_off.last_state, waiting.last_state);
+        // Stopped then, the failed start is the final state again.
+        c.finish();
+        let done = c.status();
+        assert_eq!(Some(done.state), waiting.last_state);
+        assert_eq!(done.last_state, None);
+        // Any other end is left as it is.
+        let other = container(&events);
+        other.set_process_started("2024-01-01T00:00:00Z".into(), info(), false);
+        other.set_exited(&exit(1), None, false);
+        let before = other.status();
+        other.start_failed_restarting();
+        assert_eq!(other.status(), before);
     }
 
     #[test]

@@ -3,10 +3,9 @@
 //! agent's logic only ever sees these; they become the API's
 //! [`ContainerState`] (reasons as strings) when status is reported.
 //!
-//! Only the reasons the agent produces are here. kubelet has more (for
-//! instance `CreateContainerConfigError`, `RunContainerError`,
-//! `ContainerCannotRun`, `OOMKilled`); each gets a variant when something
-//! produces it.
+//! Only the reasons the agent produces are here; kubelet has a few more
+//! (for instance `ContainerCannotRun`, `ImagePullBackOff`), each to get a
+//! variant when something produces it.
 
 use podvm_proto::ContainerState;
 
@@ -19,6 +18,9 @@ pub enum WaitingReason {
     PodInitializing,
     /// A restart waits out its back-off.
     CrashLoopBackOff,
+    /// The last run could not be started and a restart follows (kubelet's
+    /// reason until the back-off shows).
+    RunContainerError,
     /// Creating the container failed (it is not retried).
     CreateContainerError,
     /// The container's configuration could not be made into a runtime
@@ -33,6 +35,7 @@ impl WaitingReason {
             WaitingReason::ContainerCreating => "ContainerCreating",
             WaitingReason::PodInitializing => "PodInitializing",
             WaitingReason::CrashLoopBackOff => "CrashLoopBackOff",
+            WaitingReason::RunContainerError => "RunContainerError",
             WaitingReason::CreateContainerError => "CreateContainerError",
             WaitingReason::CreateContainerConfigError => "CreateContainerConfigError",
         }
@@ -161,6 +164,12 @@ mod tests {
             (WaitingReason::ContainerCreating, "ContainerCreating"),
             (WaitingReason::CrashLoopBackOff, "CrashLoopBackOff"),
             (WaitingReason::CreateContainerError, "CreateContainerError"),
+            (WaitingReason::PodInitializing, "PodInitializing"),
+            (WaitingReason::RunContainerError, "RunContainerError"),
+            (
+                WaitingReason::CreateContainerConfigError,
+                "CreateContainerConfigError",
+            ),
         ];
         for (reason, text) in waiting {
             assert_eq!(reason.as_str(), text);
@@ -169,6 +178,8 @@ mod tests {
             (TerminatedReason::Completed, "Completed"),
             (TerminatedReason::Error, "Error"),
             (TerminatedReason::StartError, "StartError"),
+            (TerminatedReason::DeadlineExceeded, "DeadlineExceeded"),
+            (TerminatedReason::OOMKilled, "OOMKilled"),
         ];
         for (reason, text) in terminated {
             assert_eq!(reason.as_str(), text);

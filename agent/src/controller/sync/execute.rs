@@ -70,6 +70,7 @@ impl<R: Runtime> PodSync<R> {
         let Phase::Exited { run, .. } = slot.phase else {
             return;
         };
+        c.start_failed_restarting();
         slot.backoff.advance(now);
         if delay.is_zero() {
             slot.phase = Phase::RestartDue { run };
