@@ -18,6 +18,7 @@ use podvm_proto::{
 };
 
 use crate::hypervisor::DiskConfig;
+use crate::manifest::field_path::FieldPath;
 use crate::scratch::ScratchDisk;
 
 /// Filesystem type of the image disks the store builds.
@@ -176,7 +177,9 @@ fn container_spec(
         .map(|e| EnvVar {
             name: e.name.clone(),
             value: match e.value_from.as_ref().and_then(|f| f.field_ref.as_ref()) {
-                Some(fr) => field_value(pod, &fr.field_path),
+                Some(fr) => FieldPath::parse(&fr.field_path)
+                    .map(|p| p.resolve(pod, &node_name()))
+                    .unwrap_or_default(),
                 None => e.value.clone().unwrap_or_default(),
             },
         })
@@ -238,17 +241,6 @@ fn container_spec(
 }
 
 /// The value of a supported `fieldRef.fieldPath` (validated earlier).
-fn field_value(pod: &Pod, path: &str) -> String {
-    let m = &pod.metadata;
-    match path {
-        "metadata.name" => m.name.clone().unwrap_or_default(),
-        "metadata.namespace" => m.namespace.clone().unwrap_or_else(|| "default".into()),
-        "metadata.uid" => m.uid.clone().unwrap_or_default(),
-        "spec.nodeName" => node_name(),
-        _ => String::new(),
-    }
-}
-
 /// The node a pod runs on: this host.
 pub fn node_name() -> String {
     nix::unistd::gethostname()

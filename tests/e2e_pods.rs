@@ -20,6 +20,7 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: pair
+  labels: {app: talkers}
 spec:
   restartPolicy: Never
   hostAliases:
@@ -28,10 +29,14 @@ spec:
   containers:
   - name: talker
     image: busybox
-    command: ["sh", "-c", "echo hello from $(POD) on $(hostname); grep db.example /etc/hosts"]
+    command: ["sh", "-c", "echo hello from $(POD) on $(hostname) of $(APP) as $(SA); grep db.example /etc/hosts"]
     env:
     - name: POD
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: APP
+      valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
+    - name: SA
+      valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}
   - name: quiet
     image: docker.io/library/busybox:latest
     command: ["sh", "-c", "for i in 1 2 3; do echo tick $$i; sleep 0.5; done"]
@@ -165,7 +170,10 @@ fn two_container_pod(p: &Podvm) {
     assert_eq!(ready["reason"], "PodCompleted");
 
     let logs = p.ok(&["logs", "pair", "-c", "talker"]);
-    assert!(logs.contains("hello from pair on pair"), "{logs}");
+    assert!(
+        logs.contains("hello from pair on pair of talkers as default"),
+        "{logs}"
+    );
     assert!(logs.contains("10.9.8.7\tdb.example"), "{logs}");
     let table = p.ok(&["get", "pods"]);
     assert!(

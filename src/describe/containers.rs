@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Clock, Writer};
+use crate::manifest::field_path::FieldPath;
 
 /// One section: `label:` (` <none>` when empty), then each container.
 pub fn describe(
@@ -215,28 +216,17 @@ pub fn describe_probe(p: &Probe) -> String {
     format!("unknown {attrs}")
 }
 
-/// The value of a `fieldRef` kubectl resolves against the pod.
+/// The value of a `fieldRef` kubectl resolves against the pod (empty for
+/// what it cannot resolve).
 fn field_value(pod: &Pod, path: &str) -> String {
-    let meta = &pod.metadata;
-    let from_map = |map: &Option<std::collections::BTreeMap<String, String>>, prefix: &str| {
-        let key = path.strip_prefix(prefix)?.strip_suffix("']")?;
-        map.as_ref()?.get(key).cloned()
-    };
-    let value = match path {
-        "metadata.name" => meta.name.clone(),
-        "metadata.namespace" => meta.namespace.clone(),
-        "metadata.uid" => meta.uid.clone(),
-        "spec.nodeName" => pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-        "spec.serviceAccountName" => pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.service_account_name.clone()),
-        "status.podIP" => pod.status.as_ref().and_then(|s| s.pod_ip.clone()),
-        "status.hostIP" => pod.status.as_ref().and_then(|s| s.host_ip.clone()),
-        _ => from_map(&meta.labels, "metadata.labels['")
-            .or_else(|| from_map(&meta.annotations, "metadata.annotations['")),
-    };
-    value.unwrap_or_default()
+    let node = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
+    FieldPath::parse(path)
+        .map(|p| p.resolve(pod, &node))
+        .unwrap_or_default()
 }
 
 fn environment(w: &mut Writer, c: &Container, pod: &Pod) {

@@ -2,6 +2,7 @@
 //! validation. Every error names the field it is about, the way the
 //! Kubernetes API server does (`spec.containers[0].image: Required value`).
 
+pub mod field_path;
 mod fields;
 mod names;
 

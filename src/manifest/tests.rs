@@ -142,14 +142,36 @@ fn syntax_errors_and_multiple_documents() {
 
 #[test]
 fn unsupported_field_refs_and_bad_ids() {
-    let text = GOOD.replace("metadata.name", "status.podIP");
+    let text = GOOD.replace("metadata.name", "spec.hostname");
     let errs = errors_of(&text);
     assert!(
         errs[0].starts_with(
-            "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Unsupported value"
+            "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Unsupported value: \"spec.hostname\": supported values:"
         ),
         "{errs:?}"
     );
+    let text = GOOD.replace("metadata.name", "status.podIP");
+    assert_eq!(
+        errors_of(&text),
+        ["spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Invalid value: \"status.podIP\": not supported by podvm until pods have a network (the pod has no IP yet)"]
+    );
+    let text = GOOD.replace("metadata.name", "metadata.labels['bad key']");
+    let errs = errors_of(&text);
+    assert!(
+        errs[0].starts_with("spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Invalid value: \"metadata.labels['bad key']\": name part must consist of"),
+        "{errs:?}"
+    );
+    // Labels, annotations and the service account are accepted.
+    for path in [
+        "metadata.labels['app']",
+        "metadata.annotations['example.com/Owner']",
+        "spec.serviceAccountName",
+    ] {
+        assert!(
+            parse(&GOOD.replace("metadata.name", path), "test").is_ok(),
+            "{path}"
+        );
+    }
     let text = GOOD.replace(
         "  restartPolicy: Never\n",
         "  restartPolicy: Never\n  securityContext:\n    runAsUser: -1\n",

@@ -10,16 +10,9 @@ use k8s_openapi::api::core::v1::Container;
 use super::probe::{validate_lifecycle, validate_probe, ProbeKind};
 use super::volume::validate_mounts;
 use super::{check_id, push_each, PodContext};
+use crate::manifest::field_path::{self, FieldPath, FieldPathError};
 use crate::manifest::names::{dns1123_label_errors, is_env_var_name, port_name_errors};
 use crate::manifest::FieldError;
-
-/// `fieldRef.fieldPath` values podvm can resolve.
-pub const SUPPORTED_FIELD_PATHS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "metadata.uid",
-    "spec.nodeName",
-];
 
 /// Longest `terminationMessagePath` (PATH_MAX).
 const MAX_TERMINATION_MESSAGE_PATH: usize = 4096;
@@ -228,14 +221,25 @@ fn validate_env(c: &Container, path: &str, errs: &mut Vec<FieldError>) {
                 format!("{epath}.valueFrom"),
                 "must specify fieldRef (the only source podvm supports)",
             )),
-            Some(fr) if !SUPPORTED_FIELD_PATHS.contains(&fr.field_path.as_str()) => {
-                errs.push(FieldError::not_supported(
-                    format!("{epath}.valueFrom.fieldRef.fieldPath"),
-                    &fr.field_path,
-                    SUPPORTED_FIELD_PATHS,
-                ))
+            Some(fr) => {
+                let fpath = format!("{epath}.valueFrom.fieldRef.fieldPath");
+                match FieldPath::parse(&fr.field_path) {
+                    Ok(_) => {}
+                    Err(FieldPathError::Unsupported) => errs.push(FieldError::not_supported(
+                        fpath,
+                        &fr.field_path,
+                        field_path::SUPPORTED,
+                    )),
+                    Err(FieldPathError::NeedsNetwork) => errs.push(FieldError::invalid(
+                        fpath,
+                        &fr.field_path,
+                        "not supported by podvm until pods have a network (the pod has no IP yet)",
+                    )),
+                    Err(FieldPathError::BadKey(why)) => {
+                        errs.push(FieldError::invalid(fpath, &fr.field_path, &why))
+                    }
+                }
             }
-            Some(_) => {}
         }
     }
 }
