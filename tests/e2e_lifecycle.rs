@@ -16,7 +16,7 @@ mod common;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{require_e2e, Podvm};
+use common::{condition, require_e2e, status_of, Podvm};
 
 /// Last resort for anything a test waits on; the pod's progress is what
 /// ends waits.
@@ -125,31 +125,6 @@ spec:
     command: [sh, -c, "sleep 2; echo job done"]
 "#;
 
-fn apply(p: &Podvm, name: &str, manifest: &str) {
-    let file = p.write(&format!("{name}.yaml"), manifest);
-    p.ok(&["apply", "-f", file.to_str().unwrap()]);
-}
-
-fn condition(pod: &serde_json::Value, kind: &str) -> Option<String> {
-    pod["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)?["status"]
-        .as_str()
-        .map(str::to_string)
-}
-
-/// `get pods NAME` as (READY, STATUS).
-fn columns(p: &Podvm, name: &str) -> (String, String) {
-    let out = p.ok(&["get", "pods", name]);
-    let row = out.lines().nth(1).unwrap_or_default().to_string();
-    let cells: Vec<&str> = row.split_whitespace().collect();
-    (
-        cells.get(1).unwrap_or(&"").to_string(),
-        cells.get(2).unwrap_or(&"").to_string(),
-    )
-}
-
 fn exec(p: &Podvm, pod: &str, container: &str, argv: &[&str]) -> (String, i32) {
     let mut args = vec!["exec", pod, "-c", container, "--"];
     args.extend_from_slice(argv);
@@ -160,31 +135,21 @@ fn exec(p: &Podvm, pod: &str, container: &str, argv: &[&str]) -> (String, i32) {
     )
 }
 
-fn state<'a>(pod: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {
-    pod["status"][list]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no {list} entry {name}: {pod:#}"))
-}
-
 #[test]
 fn the_seed_web_pod_runs_the_kubelet_way() {
     if !require_e2e("seed_web_pod") {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "web", WEB);
+    p.apply_manifest("web", WEB);
     let ready = p.wait_pod("web", GENEROUS, |v| {
-        condition(v, "Ready").as_deref() == Some("True")
+        condition(v, "Ready")["status"] == "True"
     });
-    assert_eq!(condition(&ready, "Initialized").as_deref(), Some("True"));
-    assert_eq!(
-        condition(&ready, "ContainersReady").as_deref(),
-        Some("True")
-    );
-    let content = state(&ready, "initContainerStatuses", "content");
+    assert_eq!(condition(&ready, "Initialized")["status"], "True");
+    assert_eq!(condition(&ready, "ContainersReady")["status"], "True");
+    let content = status_of(&ready, "initContainerStatuses", "content");
     assert_eq!(content["state"]["terminated"]["reason"], "Completed");
-    assert_eq!(columns(&p, "web"), ("1/1".into(), "Running".into()));
+    assert_eq!(p.columns("web"), ("1/1".into(), "Running".into()));
 
     // postStart ran before the container was Running.
     let (marker, code) = exec(&p, "web", "httpd", &["cat", "/scratch/marker"]);
@@ -255,13 +220,13 @@ fn a_failing_liveness_probe_restarts_the_container() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "liveness", LIVENESS);
+    p.apply_manifest("liveness", LIVENESS);
     let restarted = p.wait_pod("liveness", GENEROUS, |v| {
-        state(v, "containerStatuses", "app")["restartCount"]
+        status_of(v, "containerStatuses", "app")["restartCount"]
             .as_i64()
             .is_some_and(|n| n >= 1)
     });
-    let app = state(&restarted, "containerStatuses", "app");
+    let app = status_of(&restarted, "containerStatuses", "app");
     assert_eq!(app["lastState"]["terminated"]["exitCode"], 137);
     let events = p.ok(&["get", "events"]);
     assert!(events.contains("Liveness probe failed"), "{events}");
@@ -278,9 +243,9 @@ fn a_crash_loop_backs_off_longer_each_time() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "crash", CRASH);
+    p.apply_manifest("crash", CRASH);
     let waiting_message = |v: &serde_json::Value| {
-        state(v, "containerStatuses", "app")["state"]["waiting"]["message"]
+        status_of(v, "containerStatuses", "app")["state"]["waiting"]["message"]
             .as_str()
             .unwrap_or_default()
             .to_string()
@@ -288,12 +253,12 @@ fn a_crash_loop_backs_off_longer_each_time() {
     p.wait_pod("crash", GENEROUS, |v| {
         waiting_message(v).starts_with("back-off 10s restarting failed container=app")
     });
-    let (_, status) = columns(&p, "crash");
+    let (_, status) = p.columns("crash");
     assert_eq!(status, "CrashLoopBackOff");
     let later = p.wait_pod("crash", GENEROUS, |v| {
         waiting_message(v).starts_with("back-off 20s")
     });
-    let app = state(&later, "containerStatuses", "app");
+    let app = status_of(&later, "containerStatuses", "app");
     assert!(app["restartCount"].as_i64().unwrap() >= 2, "{app:#}");
     assert_eq!(app["lastState"]["terminated"]["exitCode"], 1);
     let described = p.ok(&["describe", "pod", "crash"]);
@@ -310,16 +275,13 @@ fn a_failing_init_container_under_never_fails_the_pod() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "init-fails", INIT_FAILS);
+    p.apply_manifest("init-fails", INIT_FAILS);
     let failed = p.wait_pod("init-fails", GENEROUS, |v| v["status"]["phase"] == "Failed");
-    let setup = state(&failed, "initContainerStatuses", "setup");
+    let setup = status_of(&failed, "initContainerStatuses", "setup");
     assert_eq!(setup["state"]["terminated"]["exitCode"], 3);
-    let app = state(&failed, "containerStatuses", "app");
+    let app = status_of(&failed, "containerStatuses", "app");
     assert_eq!(app["state"]["waiting"]["reason"], "PodInitializing");
-    assert_eq!(
-        columns(&p, "init-fails"),
-        ("0/1".into(), "Init:Error".into())
-    );
+    assert_eq!(p.columns("init-fails"), ("0/1".into(), "Init:Error".into()));
     p.ok(&["delete", "pod", "init-fails"]);
 }
 
@@ -329,23 +291,23 @@ fn a_sidecar_keeps_running_while_the_app_completes() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "sidecar", SIDECAR);
+    p.apply_manifest("sidecar", SIDECAR);
     // While the job runs, so does the sidecar, counted in READY.
     let both = p.wait_pod("sidecar", GENEROUS, |v| {
-        state(v, "containerStatuses", "job")["state"]["running"].is_object()
+        status_of(v, "containerStatuses", "job")["state"]["running"].is_object()
             || v["status"]["phase"] == "Succeeded"
     });
     if both["status"]["phase"] == "Running" {
-        let logger = state(&both, "initContainerStatuses", "logger");
+        let logger = status_of(&both, "initContainerStatuses", "logger");
         assert!(logger["state"]["running"].is_object(), "{logger:#}");
     }
     let done = p.wait_pod("sidecar", GENEROUS, |v| v["status"]["phase"] == "Succeeded");
-    let job = state(&done, "containerStatuses", "job");
+    let job = status_of(&done, "containerStatuses", "job");
     assert_eq!(job["state"]["terminated"]["reason"], "Completed");
-    let logger = state(&done, "initContainerStatuses", "logger");
+    let logger = status_of(&done, "initContainerStatuses", "logger");
     assert_eq!(logger["state"]["terminated"]["exitCode"], 0);
     assert_eq!(logger["restartCount"], 0);
-    assert_eq!(columns(&p, "sidecar").1, "Completed");
+    assert_eq!(p.columns("sidecar").1, "Completed");
     let logs = p.ok(&["logs", "sidecar", "-c", "job"]);
     assert_eq!(logs, "job done\n");
     // An init container's log is read by its name, as with kubectl.
@@ -390,16 +352,16 @@ fn a_grpc_probe_asks_a_health_server_in_the_vm() {
         loaded.contains("Loaded image: docker.io/podvm/grpc-health:latest"),
         "{loaded}"
     );
-    apply(&p, "grpc", GRPC);
+    p.apply_manifest("grpc", GRPC);
     let restart_count = |v: &serde_json::Value| {
-        state(v, "containerStatuses", "grpc")["restartCount"]
+        status_of(v, "containerStatuses", "grpc")["restartCount"]
             .as_i64()
             .unwrap_or(-1)
     };
 
     // Readiness asks for podvm.Web; the server answers SERVING.
     let ready = p.wait_pod("grpc", GENEROUS, |v| {
-        condition(v, "Ready").as_deref() == Some("True")
+        condition(v, "Ready")["status"] == "True"
     });
     assert_eq!(
         restart_count(&ready),
@@ -429,7 +391,7 @@ fn a_grpc_probe_asks_a_health_server_in_the_vm() {
     // The server turns NOT_SERVING; liveness fails and the kubelet way
     // restarts the container (SIGTERM, which the server exits 0 on).
     let restarted = p.wait_pod("grpc", GENEROUS, |v| restart_count(v) >= 1);
-    let grpc = state(&restarted, "containerStatuses", "grpc");
+    let grpc = status_of(&restarted, "containerStatuses", "grpc");
     assert_eq!(grpc["lastState"]["terminated"]["exitCode"], 0, "{grpc:#}");
     let events = p.ok(&["get", "events"]);
     assert!(
@@ -444,7 +406,7 @@ fn a_grpc_probe_asks_a_health_server_in_the_vm() {
 
     // The new server is SERVING again, and ready.
     p.wait_pod("grpc", GENEROUS, |v| {
-        restart_count(v) >= 1 && condition(v, "Ready").as_deref() == Some("True")
+        restart_count(v) >= 1 && condition(v, "Ready")["status"] == "True"
     });
     let logs = p.ok(&["logs", "grpc", "-c", "grpc"]);
     assert!(logs.starts_with("listening on :9090\n"), "{logs}");

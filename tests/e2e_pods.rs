@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{processes_mentioning, require_e2e, Podvm};
+use common::{processes_mentioning, require_e2e, status_of, Podvm};
 use sha2::{Digest, Sha256};
 
 const TWO_CONTAINERS: &str = r#"
@@ -89,10 +89,7 @@ fn noise(len: usize) -> Vec<u8> {
 }
 
 fn container<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    pod["status"]["containerStatuses"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no status for container {name}: {pod:#}"))
+    status_of(pod, "containerStatuses", name)
 }
 
 #[test]

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{require_e2e, Podvm};
+use common::{condition, require_e2e, status_of, Podvm};
 
 /// Last resort for anything a test waits on; the pod's progress is what
 /// ends waits.
@@ -101,44 +101,15 @@ spec:
     command: [sleep, "3600"]
 "#;
 
-fn apply(p: &Podvm, name: &str, manifest: &str) {
-    let file = p.write(&format!("{name}.yaml"), manifest);
-    p.ok(&["apply", "-f", file.to_str().unwrap()]);
-}
-
-fn condition<'a>(pod: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
-    pod["status"]["conditions"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["type"] == kind))
-        .unwrap_or(&serde_json::Value::Null)
-}
-
-fn container<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    pod["status"]["containerStatuses"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no status for container {name}: {pod:#}"))
-}
-
-/// `get pods NAME`'s STATUS column.
-fn status_column(p: &Podvm, name: &str) -> String {
-    let out = p.ok(&["get", "pods", name]);
-    out.lines()
-        .nth(1)
-        .and_then(|row| row.split_whitespace().nth(2))
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn a_forced_delete_is_immediate_and_skips_pre_stop() {
     if !require_e2e("forced_delete") {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "stubborn", STUBBORN);
+    p.apply_manifest("stubborn", STUBBORN);
     p.wait_pod("stubborn", GENEROUS, |v| {
-        container(v, "app")["state"]["running"].is_object()
+        status_of(v, "containerStatuses", "app")["state"]["running"].is_object()
     });
     let start = Instant::now();
     let out = p.run(&[
@@ -168,14 +139,14 @@ fn the_active_deadline_fails_the_pod() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "deadline", DEADLINE);
+    p.apply_manifest("deadline", DEADLINE);
     let failed = p.wait_pod("deadline", GENEROUS, |v| v["status"]["phase"] == "Failed");
     assert_eq!(failed["status"]["reason"], "DeadlineExceeded");
     assert_eq!(
         failed["status"]["message"],
         "Pod was active on the node longer than the specified deadline"
     );
-    assert_eq!(status_column(&p, "deadline"), "DeadlineExceeded");
+    assert_eq!(p.columns("deadline").1, "DeadlineExceeded");
     let events = p.ok(&["get", "events"]);
     assert!(events.contains("DeadlineExceeded"), "{events}");
     p.ok(&["delete", "pod", "deadline"]);
@@ -187,9 +158,10 @@ fn a_disk_empty_dir_past_its_size_limit_evicts_the_pod() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "greedy", GREEDY);
+    p.apply_manifest("greedy", GREEDY);
     let evicted = p.wait_pod("greedy", GENEROUS, |v| {
-        v["status"]["phase"] == "Failed" && container(v, "app")["state"]["terminated"].is_object()
+        v["status"]["phase"] == "Failed"
+            && status_of(v, "containerStatuses", "app")["state"]["terminated"].is_object()
     });
     assert_eq!(evicted["status"]["reason"], "Evicted");
     let message = evicted["status"]["message"].as_str().unwrap_or_default();
@@ -199,7 +171,7 @@ fn a_disk_empty_dir_past_its_size_limit_evicts_the_pod() {
     );
     // Once the container was killed, kubectl shows its reason, as for
     // evictions on a node.
-    assert_eq!(status_column(&p, "greedy"), "Error");
+    assert_eq!(p.columns("greedy").1, "Error");
     p.ok(&["delete", "pod", "greedy"]);
 }
 
@@ -209,10 +181,10 @@ fn termination_messages_come_from_the_file_or_the_log() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "messages", MESSAGES);
+    p.apply_manifest("messages", MESSAGES);
     let done = p.wait_pod("messages", GENEROUS, |v| v["status"]["phase"] == "Failed");
     let message = |name: &str| {
-        container(&done, name)["state"]["terminated"]["message"]
+        status_of(&done, "containerStatuses", name)["state"]["terminated"]["message"]
             .as_str()
             .unwrap_or_default()
             .to_string()
@@ -229,7 +201,7 @@ fn readiness_gates_hold_ready_until_patched() {
         return;
     }
     let p = Podvm::with_image("busybox-oci.tar");
-    apply(&p, "gated", GATED);
+    p.apply_manifest("gated", GATED);
     let waiting = p.wait_pod("gated", GENEROUS, |v| {
         condition(v, "ContainersReady")["status"] == "True"
     });

@@ -205,6 +205,21 @@ impl Podvm {
         p
     }
 
+    /// `podvm apply -f` of `manifest` (written as `NAME.yaml`); must succeed.
+    pub fn apply_manifest(&self, name: &str, manifest: &str) {
+        let file = self.write(&format!("{name}.yaml"), manifest);
+        self.ok(&["apply", "-f", file.to_str().unwrap()]);
+    }
+
+    /// `get pods NAME`'s READY and STATUS columns.
+    pub fn columns(&self, name: &str) -> (String, String) {
+        let out = self.ok(&["get", "pods", name]);
+        let row = out.lines().nth(1).unwrap_or_default().to_string();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let cell = |i: usize| cells.get(i).copied().unwrap_or_default().to_string();
+        (cell(1), cell(2))
+    }
+
     /// Polls `get pod NAME -o json` until `pred` holds.
     pub fn wait_pod(
         &self,
@@ -266,4 +281,22 @@ pub fn processes_mentioning(needle: &Path) -> Vec<String> {
         }
     }
     found
+}
+
+/// The pod condition `kind` of a `get pod -o json` document (`Null` when
+/// there is none).
+pub fn condition<'a>(pod: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    pod["status"]["conditions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+/// The entry `name` of the status list `list` (`containerStatuses`,
+/// `initContainerStatuses`) of a `get pod -o json` document.
+pub fn status_of<'a>(pod: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {
+    pod["status"][list]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {list} entry {name}: {pod:#}"))
 }
